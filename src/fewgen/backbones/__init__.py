@@ -1,0 +1,7 @@
+"""Backbones: the protocol, the registry, and one module per generative model."""
+
+from fewgen.backbones import pixels as _pixels  # noqa: F401  (registers 'pixels')
+from fewgen.backbones import vae as _vae  # noqa: F401  (registers 'vae')
+from fewgen.backbones.base import BACKBONES, Backbone, FeatureSpec, checkpoint_hash, get_backbone_class, load_backbone
+
+__all__ = ["BACKBONES", "Backbone", "FeatureSpec", "checkpoint_hash", "get_backbone_class", "load_backbone"]

@@ -1,0 +1,162 @@
+"""The one protocol every backbone follows, and the registry.
+
+A backbone is registered by name and implements ``fit``, ``features``,
+``sample`` (where it can generate), ``save`` and ``load``. ``features`` is
+deterministic: the same image, checkpoint and spec give the same vector
+whatever the batch size or order (eval mode, no batch statistics, no random
+sampling at feature time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from fewgen import __version__
+from fewgen.atomic import write_json
+from fewgen.errors import FewgenError
+
+BACKBONES: dict[str, type["Backbone"]] = {}
+META_FILE = "backbone.json"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to read: ``part`` (encoder/decoder/stacked), ``layers``, ``timestep``, ``pool``.
+
+    Fields a backbone does not use stay ``None``.
+    """
+
+    part: str | None = None
+    layers: tuple[str, ...] | None = None
+    timestep: tuple[int, ...] | None = None
+    pool: str = "mean"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def label(self) -> str:
+        """A short human name, e.g. ``part=stacked``."""
+        return ",".join(f"{k}={v}" for k, v in self.to_dict().items() if k != "pool" or v != "mean") or "default"
+
+
+def register(cls: type["Backbone"]) -> type["Backbone"]:
+    """Class decorator: add a backbone to the registry under ``cls.name``."""
+    BACKBONES[cls.name] = cls
+    return cls
+
+
+def get_backbone_class(name: str) -> type["Backbone"]:
+    if name not in BACKBONES:
+        raise FewgenError(f"unknown backbone '{name}'; use one of: {', '.join(sorted(BACKBONES))}")
+    return BACKBONES[name]
+
+
+def config_from_options(config_cls: type, options: dict[str, str]) -> Any:
+    """Build a config dataclass from ``key=value`` strings, converting to each field's type."""
+    known = {f.name: f for f in fields(config_cls)}
+    values = {}
+    for key, raw in options.items():
+        if key not in known:
+            raise FewgenError(f"unknown backbone option '{key}'; {config_cls.__name__} takes: {', '.join(known)}")
+        default = getattr(config_cls(), key)
+        try:
+            values[key] = type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "yes")
+        except ValueError:
+            raise FewgenError(f"backbone option {key}={raw} is not a valid {type(default).__name__}") from None
+    return config_cls(**values)
+
+
+def read_meta(directory: Path) -> dict:
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise FewgenError(f"{directory} holds no saved backbone ({META_FILE} is missing); run 'fewgen pretrain' first")
+    return json.loads(path.read_text())
+
+
+class Backbone(ABC):
+    """Base class: a named generative model with a config dataclass and an image shape ``(C, H, W)``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any = None, image_shape: tuple[int, int, int] = (1, 28, 28)):
+        self.config = config if config is not None else self.Config()
+        self.image_shape = tuple(int(s) for s in image_shape)
+
+    # -- the protocol -------------------------------------------------------
+    @abstractmethod
+    def fit(self, unlabeled: torch.Tensor, train_config, run_dir: Path | None = None, resume: bool = False) -> dict:
+        """Pretrain on uint8 images ``[N, C, H, W]``; returns a summary (seconds, steps, loss)."""
+
+    @abstractmethod
+    def features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
+        """uint8 images ``[B, C, H, W]`` -> float features ``[B, D]``."""
+
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` generated uint8 images ``[n, C, H, W]``."""
+        raise FewgenError(f"backbone '{self.name}' cannot generate samples")
+
+    def default_specs(self) -> list[FeatureSpec]:
+        """The feature specs that ``evaluate`` reads when none are given."""
+        return [FeatureSpec()]
+
+    def check_spec(self, spec: FeatureSpec) -> None:
+        """Raise :class:`FewgenError` if this backbone cannot read ``spec``."""
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_weights(directory)
+        write_json(
+            directory / META_FILE,
+            {
+                "backbone": self.name,
+                "config": dataclasses.asdict(self.config),
+                "image_shape": list(self.image_shape),
+                "fewgen_version": __version__,
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> "Backbone":
+        meta = read_meta(directory)
+        if meta["backbone"] != cls.name:
+            raise FewgenError(
+                f"checkpoint {directory} was saved by backbone '{meta['backbone']}', not '{cls.name}'; "
+                f"use --backbone {meta['backbone']} or point at a {cls.name} run"
+            )
+        backbone = cls(cls.Config(**meta["config"]), tuple(meta["image_shape"]))
+        backbone._load_weights(Path(directory))
+        return backbone
+
+    def _save_weights(self, directory: Path) -> None:
+        """Write weights into ``directory`` (none for weightless backbones)."""
+
+    def _load_weights(self, directory: Path) -> None:
+        """Read weights written by :meth:`_save_weights`."""
+
+
+def load_backbone(directory: Path, expected: str | None = None) -> Backbone:
+    """Load whatever backbone ``directory`` holds; ``expected`` names the one the user asked for."""
+    meta = read_meta(directory)
+    cls = get_backbone_class(expected or meta["backbone"])
+    return cls.load(directory)
+
+
+def checkpoint_hash(directory: Path) -> str:
+    """A short sha256 over the saved files of a backbone (weights and config)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,65 @@
+"""Shared plumbing for backbones that are one ``nn.Module``: training through
+the shared Trainer, safetensors weights, and no-grad eval-mode features."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from fewgen.atomic import save_tensors
+from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.errors import FewgenError
+from fewgen.train import TrainConfig, Trainer
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+class TorchBackbone(Backbone):
+    """A backbone whose model is one module with ``training_loss(x_uint8) -> (loss, logs)``."""
+
+    def __init__(self, config=None, image_shape=(1, 28, 28)):
+        super().__init__(config, image_shape)
+        self.model = self.build_model().eval()
+
+    @abstractmethod
+    def build_model(self) -> torch.nn.Module:
+        """A fresh, untrained module for ``self.config`` and ``self.image_shape``."""
+
+    @abstractmethod
+    def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
+        """uint8 ``[B, C, H, W]`` -> ``[B, D]``; called in eval mode without gradients."""
+
+    def fit(self, unlabeled: torch.Tensor, train_config: TrainConfig, run_dir: Path | None = None, resume: bool = False) -> dict:
+        checkpoints = Path(run_dir) / "checkpoints" if run_dir else None
+        trainer = Trainer(self.model, train_config, checkpoints, tag=self.name)
+        summary = trainer.fit(unlabeled, resume=resume)
+        self.model = trainer.model.eval()
+        return summary
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise FewgenError(
+                f"images of shape {tuple(x.shape[1:])} do not match the backbone's {self.image_shape}; "
+                "use the dataset it was pretrained on"
+            )
+        self.check_spec(spec)
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        return self._features(x.to(device), spec).float().cpu()
+
+    def _save_weights(self, directory: Path) -> None:
+        save_tensors(Path(directory) / WEIGHTS_FILE, self.model.state_dict(), {"backbone": self.name})
+
+    def _load_weights(self, directory: Path) -> None:
+        path = Path(directory) / WEIGHTS_FILE
+        if not path.is_file():
+            raise FewgenError(f"checkpoint {path} is missing; pretrain again or point at a complete run")
+        try:
+            self.model.load_state_dict(load_file(str(path)), strict=True)
+        except RuntimeError:
+            raise FewgenError(f"checkpoint {path} does not match its backbone.json config; it was edited or is corrupt") from None
+        self.model.eval()

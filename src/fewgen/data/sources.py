@@ -1,0 +1,112 @@
+"""The registry of image sources.
+
+Every source yields a :class:`Source`: a train split and (usually) a test split
+of uint8 images ``[N, C, H, W]`` with int64 labels ``[N]`` (``-1`` marks an
+unlabeled image), plus its class names. Sources are looked up by name:
+``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, or
+``folder:PATH`` for a user's own images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from fewgen.errors import FewgenError
+
+UNLABELED = -1
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images ``uint8 [N, C, H, W]`` with labels ``int64 [N]`` (-1 = unlabeled)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must have one entry per image")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> "ImageSet":
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return ImageSet(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset: train split (may hold unlabeled images), optional test split, class names.
+
+    ``hflip_preserves_label`` says whether a horizontal flip keeps an image's
+    class (true for CIFAR and clothing, false for digits), so that baselines
+    only flip where it is label-preserving.
+    """
+
+    name: str
+    train: ImageSet
+    test: ImageSet | None
+    class_names: list[str]
+    hflip_preserves_label: bool = False
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def require_test(self) -> ImageSet:
+        if self.test is None:
+            raise FewgenError(
+                f"dataset '{self.name}' has no test split; for a folder, add PATH/test/<class>/ images"
+            )
+        return self.test
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where to find data: ``data_root`` (a folder) and whether torchvision may download."""
+
+    data_root: Path | None = None
+    download: bool = False
+
+
+SourceLoader = Callable[[SourceOptions], Source]
+SOURCES: dict[str, SourceLoader] = {}
+
+
+def register_source(name: str) -> Callable[[SourceLoader], SourceLoader]:
+    def decorator(loader: SourceLoader) -> SourceLoader:
+        SOURCES[name] = loader
+        return loader
+
+    return decorator
+
+
+def load_source(name: str, options: SourceOptions | None = None) -> Source:
+    """Load a source by registry name, or ``folder:PATH`` for a user's image folder."""
+    options = options or SourceOptions()
+    if name.startswith("folder:"):
+        from fewgen.data.folder import load_folder
+
+        return load_folder(Path(name.removeprefix("folder:")))
+    if name not in SOURCES:
+        known = ", ".join(sorted(SOURCES) + ["folder:PATH"])
+        raise FewgenError(f"unknown dataset '{name}'; use one of: {known}")
+    return SOURCES[name](options)
+
+
+# Importing the modules registers their sources.
+from fewgen.data import digits as _digits  # noqa: E402,F401
+from fewgen.data import torchvision_sources as _tv  # noqa: E402,F401

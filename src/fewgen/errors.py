@@ -1,0 +1,10 @@
+"""The one exception type for bad input.
+
+A :class:`FewgenError` carries one sentence for a person: what was wrong (the
+file or option) and what to do. The CLI prints it and exits with code 2;
+library code raises it and never calls ``sys.exit``.
+"""
+
+
+class FewgenError(ValueError):
+    """Bad input, explained in one sentence that names the file or option."""

@@ -1,0 +1,76 @@
+"""Shared scikit-learn plumbing for heads: input validation, ``classes_``, and
+standardisation fitted on the labeled draw only.
+
+Subclasses implement ``_fit_scaled(Z, y_idx, n_classes)`` and
+``_proba_scaled(Z) -> [N, n_classes]`` on standardised features ``Z``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+class StandardisedHead(ClassifierMixin, BaseEstimator):
+    """Base for heads: ``fit(X [N, D], y [N])`` standardises X, then fits on it."""
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        self.scaler_ = StandardScaler().fit(X)
+        self._fit_scaled(self.scaler_.transform(X), y_idx, len(self.classes_))
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._proba_scaled(self.scaler_.transform(X))
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _fit_scaled(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:
+        raise NotImplementedError
+
+    def _proba_scaled(self, Z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchHead(StandardisedHead):
+    """A small torch network trained full-batch with Adam on cross-entropy, in float64.
+
+    Float64 and a seeded, forked RNG make ``fit`` reproducible for a given
+    ``random_state`` and predictions independent of batch size.
+    """
+
+    def _build(self, n_features: int, n_classes: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _fit_scaled(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        inputs = torch.as_tensor(Z, dtype=torch.float64)
+        targets = torch.as_tensor(y_idx, dtype=torch.long)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = self._build(Z.shape[1], n_classes).double()
+            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            for _ in range(self.max_iter):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(net(inputs), targets)
+                loss.backward()
+                optimizer.step()
+        self.module_ = net.eval()
+        self.n_iter_ = self.max_iter
+        self.loss_ = float(loss.detach())
+
+    def _proba_scaled(self, Z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits = self.module_(torch.as_tensor(Z, dtype=torch.float64))
+        return torch.softmax(logits, dim=1).numpy()

@@ -1,0 +1,183 @@
+"""The one Trainer every model uses: accelerate for device and precision, AdamW,
+a progress bar, an atomic checkpoint per epoch, resume, and a clear error on a
+non-finite loss.
+
+A trainable model is an ``nn.Module`` with ``training_loss(*batch) -> (loss, logs)``,
+where ``batch`` is one minibatch of the tensors given to :meth:`Trainer.fit`.
+Only this module picks the device and the precision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from fewgen.atomic import save_tensors, write_json
+from fewgen.errors import FewgenError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings. ``steps``, when set, overrides ``epochs`` as the budget."""
+
+    epochs: int = 10
+    steps: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | cosine
+    precision: str = "auto"  # auto | bf16 | fp32
+    seed: int = 0
+    progress: bool = True
+    cpu: bool = False  # force the CPU even where a GPU is present
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_mixed_precision(precision: str, cpu: bool = False) -> str:
+    """Map ``auto|bf16|fp32`` to accelerate's ``bf16|no``: bf16 only where the hardware runs it natively."""
+    if precision not in PRECISIONS:
+        raise FewgenError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if precision == "fp32":
+        return "no"
+    if precision == "bf16":
+        return "bf16"
+    if torch.cuda.is_available() and not cpu:
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cpu_has_native_bf16() else "no"
+
+
+def make_accelerator(precision: str = "auto", cpu: bool = False) -> Accelerator:
+    return Accelerator(mixed_precision=choose_mixed_precision(precision, cpu), cpu=cpu)
+
+
+# -- optimizer state <-> safetensors -------------------------------------------
+def _optimizer_to_tensors(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {}
+    for pid, entries in state["state"].items():
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{key}"] = value
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for flat, value in list(tensors.items()) + list(meta["scalars"].items()):
+        pid, key = flat.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+class Trainer:
+    """Trains ``model`` on tensors; checkpoints into ``checkpoint_dir`` when given."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, checkpoint_dir: Path | None = None, tag: str = "model"):
+        self.model = model
+        self.config = config
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.tag = tag
+
+    def fit(self, *tensors: torch.Tensor, resume: bool = False) -> dict:
+        """Train on minibatches of ``tensors`` (first dim = examples); returns a summary."""
+        cfg = self.config
+        accelerator = make_accelerator(cfg.precision, cfg.cpu)
+        dataset = TensorDataset(*tensors)
+        batch_size = min(cfg.batch_size, len(dataset))
+        steps_per_epoch = math.ceil(len(dataset) / batch_size)
+        total_steps = cfg.steps or cfg.epochs * steps_per_epoch
+        epochs = math.ceil(total_steps / steps_per_epoch)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            if cfg.schedule == "cosine"
+            else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        )
+        start_epoch, step = (self._restore(optimizer, scheduler) if resume else (0, 0))
+        model, opt = accelerator.prepare(self.model, optimizer)
+        started, last_loss = time.perf_counter(), float("nan")
+        for epoch in range(start_epoch, epochs):
+            set_seed(cfg.seed * 100_003 + epoch)
+            order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            loader = accelerator.prepare(DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order))
+            model.train()
+            bar = tqdm(loader, desc=f"{self.tag} epoch {epoch + 1}/{epochs}", disable=not cfg.progress, leave=False)
+            for batch in bar:
+                if step >= total_steps:
+                    break
+                with accelerator.autocast():
+                    loss, logs = accelerator.unwrap_model(model).training_loss(*batch)
+                if not torch.isfinite(loss):
+                    where = f"; the last good checkpoint is in {self.checkpoint_dir}" if self.checkpoint_dir else ""
+                    raise FewgenError(
+                        f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"lower --lr or use --precision fp32{where}"
+                    )
+                opt.zero_grad(set_to_none=True)
+                accelerator.backward(loss)
+                opt.step()
+                scheduler.step()
+                step += 1
+                last_loss = loss.item()
+                bar.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in logs.items()})
+            self._checkpoint(accelerator, optimizer, scheduler, epoch, step)
+        self.model = accelerator.unwrap_model(model).cpu().eval()
+        return {"seconds": time.perf_counter() - started, "steps": step, "epochs": epochs, "final_loss": last_loss,
+                "mixed_precision": accelerator.mixed_precision}
+
+    # -- checkpoints -------------------------------------------------------------
+    def _checkpoint(self, accelerator: Accelerator, optimizer, scheduler, epoch: int, step: int) -> None:
+        """Write ``epoch_NNNN/`` (each file atomic), then point ``latest.json`` at it, then prune."""
+        if self.checkpoint_dir is None:
+            return
+        folder = self.checkpoint_dir / f"epoch_{epoch + 1:04d}"
+        weights = accelerator.unwrap_model(self.model).state_dict()
+        save_tensors(folder / "model.safetensors", weights, {"tag": self.tag})
+        opt_tensors, opt_meta = _optimizer_to_tensors(optimizer.state_dict())
+        save_tensors(folder / "optimizer.safetensors", opt_tensors, {"meta": json.dumps(opt_meta)})
+        write_json(folder / "state.json", {"epoch": epoch + 1, "step": step, "scheduler": scheduler.state_dict(),
+                                           "config": asdict(self.config), "tag": self.tag})
+        write_json(self.checkpoint_dir / "latest.json", {"folder": folder.name})
+        for old in self.checkpoint_dir.glob("epoch_*"):
+            if old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _restore(self, optimizer, scheduler) -> tuple[int, int]:
+        latest = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
+        if latest is None or not latest.is_file():
+            raise FewgenError(f"--resume found no checkpoint in {self.checkpoint_dir}; run without --resume")
+        folder = self.checkpoint_dir / json.loads(latest.read_text())["folder"]
+        state = json.loads((folder / "state.json").read_text())
+        if state["tag"] != self.tag:
+            raise FewgenError(f"checkpoint {folder} is for '{state['tag']}', not '{self.tag}'; use a fresh --run folder")
+        self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+        with safe_open(str(folder / "optimizer.safetensors"), framework="pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+        optimizer.load_state_dict(_optimizer_from_tensors(load_file(str(folder / "optimizer.safetensors")), meta))
+        scheduler.load_state_dict(state["scheduler"])
+        return state["epoch"], state["step"]
