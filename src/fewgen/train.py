@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -71,7 +72,15 @@ def choose_mixed_precision(precision: str, cpu: bool = False) -> str:
 
 
 def make_accelerator(precision: str = "auto", cpu: bool = False) -> Accelerator:
-    return Accelerator(mixed_precision=choose_mixed_precision(precision, cpu), cpu=cpu)
+    """An Accelerator for this precision; accelerate keeps one global state per process, so a
+    different precision than the last one resets it (as accelerate's own test utilities do)."""
+    mixed = choose_mixed_precision(precision, cpu)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != mixed:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    if cpu and state and state.get("device") is not None and state["device"].type != "cpu":
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(mixed_precision=mixed, cpu=cpu)
 
 
 # -- optimizer state <-> safetensors -------------------------------------------
@@ -109,10 +118,12 @@ class Trainer:
         accelerator = make_accelerator(cfg.precision, cfg.cpu)
         dataset = TensorDataset(*tensors)
         batch_size = min(cfg.batch_size, len(dataset))
-        steps_per_epoch = math.ceil(len(dataset) / batch_size)
+        drop_last = len(dataset) > batch_size  # no tiny last batch (BatchNorm needs > 1 example)
+        steps_per_epoch = len(dataset) // batch_size
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fused = accelerator.device.type in ("cpu", "cuda")  # one kernel per step: 10x faster on CPU for ResNet-18
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
         scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
             if cfg.schedule == "cosine"
@@ -124,7 +135,7 @@ class Trainer:
         for epoch in range(start_epoch, epochs):
             set_seed(cfg.seed * 100_003 + epoch)
             order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-            loader = accelerator.prepare(DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order))
+            loader = accelerator.prepare(DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=order))
             model.train()
             bar = tqdm(loader, desc=f"{self.tag} epoch {epoch + 1}/{epochs}", disable=not cfg.progress, leave=False)
             for batch in bar:

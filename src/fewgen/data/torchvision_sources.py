@@ -41,8 +41,9 @@ def resolve_root(options: SourceOptions) -> Path:
     return root
 
 
-def prepare_fashion_mnist_from_debian(root: Path, debian_dir: Path = DEBIAN_FASHION_MNIST) -> bool:
+def prepare_fashion_mnist_from_debian(root: Path, debian_dir: Path | None = None) -> bool:
     """Unzip Debian's Fashion-MNIST into ``root/FashionMNIST/raw``; True if the files are there afterwards."""
+    debian_dir = debian_dir or DEBIAN_FASHION_MNIST
     raw = root / "FashionMNIST" / "raw"
     if all((raw / name).is_file() for name in IDX_FILES):
         return True

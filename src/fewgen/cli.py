@@ -1,0 +1,179 @@
+"""The ``fewgen`` command line: a thin Typer app over :mod:`fewgen.runs`.
+
+Bad input ends with one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fewgen.backbones import BACKBONES
+from fewgen.baselines.resnet import ResNetConfig
+from fewgen.data import SourceOptions
+from fewgen.errors import FewgenError
+from fewgen.evaluate import EvalConfig
+from fewgen.report.summary import format_table
+from fewgen.train import TrainConfig
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Few-shot image classification with features from generative models.")
+
+
+def _backbone_options_help() -> str:
+    from dataclasses import fields
+
+    parts = []
+    for name, cls in sorted(BACKBONES.items()):
+        described = ", ".join(f"{f.name}={f.default}" for f in fields(cls.Config)) or "none"
+        parts.append(f"{name}: {described}")
+    return "Backbone setting KEY=VALUE (repeatable). Defaults — " + "; ".join(parts) + "."
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise FewgenError(f"{option} takes comma-separated whole numbers like 1,2,4, got '{text}'") from None
+    if not values:
+        raise FewgenError(f"{option} is empty; give comma-separated whole numbers like 1,2,4")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _key_values(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise FewgenError(f"--option takes KEY=VALUE, got '{pair}'")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
+Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
+Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
+Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
+Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn.")]
+Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch). Empty for none.")]
+PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
+ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
+ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
+Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
+
+
+@app.command()
+def pretrain(
+    run: Annotated[Path, typer.Option(help="Run folder to create (config, checkpoints, weights, results).")],
+    data: Annotated[str, typer.Option(help="Dataset: digits, mnist, fashion-mnist, cifar10, cifar100, or folder:PATH.")] = "digits",
+    backbone: Annotated[str, typer.Option(help=f"Generative backbone: {', '.join(sorted(BACKBONES))}.")] = "vae",
+    option: Annotated[list[str], typer.Option("--option", "-o", help=_backbone_options_help())] = [],
+    epochs: Annotated[int, typer.Option(help="Passes over the unlabeled pool.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    data_root: DataRoot = None,
+    download: Download = False,
+    progress: Progress = True,
+) -> None:
+    """Pretrain a generative backbone on the unlabeled images (the whole train split, labels ignored)."""
+    from fewgen.runs import pretrain as run_pretrain
+
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, precision=precision, seed=seed, progress=progress)
+    config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
+    summary = config["pretrain"]
+    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s; "
+               f"final loss {summary['final_loss']:.4g}; saved to {run / 'backbone'}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain'.")],
+    shots: Shots = "1,2,5,10",
+    seeds: Seeds = 5,
+    heads: Heads = "mlp,logreg,knn",
+    parts: Annotated[str, typer.Option(help="Feature parts to read (vae: encoder, decoder, stacked). Empty: the backbone's defaults.")] = "",
+    baselines: Baselines = "pixels,resnet18",
+    pixel_head: PixelHead = "logreg",
+    val_per_class: ValPerClass = 16,
+    resnet_steps: ResnetSteps = ResNetConfig.steps,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")] = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    progress: Progress = True,
+) -> None:
+    """Fit heads on k labeled images per class (shots x seeds), run the baselines on the same draws, and report."""
+    from fewgen.runs import evaluate as run_evaluate
+
+    cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
+                     pixel_head=pixel_head, val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps),
+                     progress=progress)
+    rows = run_evaluate(run, cfg, list(_names(parts)) or None, backbone, SourceOptions(data_root, download))
+    typer.echo(format_table(rows))
+    typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
+
+
+@app.command()
+def demo(
+    run: Annotated[Optional[Path], typer.Option(help="Run folder. Default: runs/demo-<date>-<time>.")] = None,
+    epochs: Annotated[int, typer.Option(help="VAE pretraining epochs on digits.")] = 60,
+    seeds: Seeds = 5,
+    resnet_steps: ResnetSteps = 100,
+    progress: Progress = True,
+) -> None:
+    """The main job: on digits, pretrain the VAE, then evaluate k = 1, 2, 5, 10 against pixels+logreg and ResNet-18."""
+    from fewgen.runs import evaluate as run_evaluate
+    from fewgen.runs import pretrain as run_pretrain
+
+    started = time.perf_counter()
+    run = run or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    train = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, progress=progress)
+    config = run_pretrain(run, "digits", "vae", {}, train, SourceOptions())
+    typer.echo(f"pretrained the VAE on {config['n_unlabeled']} unlabeled digits in {config['pretrain']['seconds']:.1f}s")
+    cfg = EvalConfig(shots=(1, 2, 5, 10), seeds=seeds, heads=("mlp", "logreg", "knn"), resnet=ResNetConfig(steps=resnet_steps),
+                     progress=progress)
+    rows = run_evaluate(run, cfg)
+    typer.echo(format_table(rows))
+    typer.echo(f"\nresults: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}\n"
+               f"samples: {run / 'samples.png'}\ndone in {time.perf_counter() - started:.0f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app; a :class:`FewgenError` becomes one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except FewgenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:
+    """The ``fewgen`` console script."""
+    sys.exit(main())

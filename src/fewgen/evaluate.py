@@ -1,0 +1,176 @@
+"""Shots x seeds x heads, plus baselines, on identical seeded draws -> rows of results.
+
+Every row records dataset, backbone, checkpoint hash, feature spec, head,
+shots, seed, test accuracy and macro-F1, the number of test images, the
+accuracy on the validation draw (the only number any selection may use), and
+fit / predict seconds. Rows are appended to ``RUN/results.jsonl`` as each
+group finishes, so a killed evaluation keeps what it computed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from tqdm.auto import tqdm
+
+from fewgen import __version__
+from fewgen.atomic import append_jsonl
+from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.backbones.pixels import PixelsBackbone
+from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
+from fewgen.data.sources import Source
+from fewgen.data.splits import labeled_draw, validation_draw
+from fewgen.errors import FewgenError
+from fewgen.features import FeatureCache
+from fewgen.heads import HEADS, make_head
+
+BASELINES = ("pixels", "resnet18")
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate: labels per class, seeds 0..seeds-1, heads, baselines, validation size."""
+
+    shots: tuple[int, ...] = (1, 2, 5, 10)
+    seeds: int = 5
+    heads: tuple[str, ...] = ("mlp", "logreg", "knn")
+    baselines: tuple[str, ...] = BASELINES
+    pixel_head: str = "logreg"
+    val_per_class: int = 16
+    resnet: ResNetConfig = field(default_factory=ResNetConfig)
+    progress: bool = True
+
+    def check(self) -> None:
+        for name in (*self.heads, self.pixel_head):
+            if name not in HEADS:
+                raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
+        for name in self.baselines:
+            if name not in BASELINES:
+                raise FewgenError(f"unknown baseline '{name}' in --baselines; use some of: {', '.join(BASELINES)}")
+        if self.seeds < 1:
+            raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+
+
+@dataclass
+class Draws:
+    """The validation draw and every labeled draw, keyed by ``(shots, seed)``; all from the train split."""
+
+    val: np.ndarray
+    labeled: dict[tuple[int, int], np.ndarray]
+
+    @property
+    def union(self) -> np.ndarray:
+        return np.unique(np.concatenate(list(self.labeled.values())))
+
+
+def make_draws(source: Source, cfg: EvalConfig) -> Draws:
+    """Draw everything up front, so bad ``--shots`` fails before any work is done."""
+    labels = source.train.labels
+    val = validation_draw(labels, cfg.val_per_class, source.class_names)
+    labeled = {
+        (k, seed): labeled_draw(labels, k, seed, exclude=val, class_names=source.class_names)
+        for k in cfg.shots
+        for seed in range(cfg.seeds)
+    }
+    return Draws(val, labeled)
+
+
+def method_name(row: dict) -> str:
+    """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg`` or ``resnet18``."""
+    if row["head"] == row["backbone"]:
+        return row["backbone"]
+    spec = FeatureSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in row["spec"].items()}).label()
+    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}"
+
+
+class Evaluation:
+    """Runs heads and baselines on one source's draws, appending rows to ``run_dir/results.jsonl``."""
+
+    def __init__(self, run_dir: Path, source: Source, cfg: EvalConfig, eval_id: str | None = None):
+        cfg.check()
+        self.run_dir = Path(run_dir)
+        self.source = source
+        self.test = source.require_test()
+        self.cfg = cfg
+        self.draws = make_draws(source, cfg)
+        self.cache = FeatureCache(self.run_dir)
+        self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
+        self.y_train = source.train.labels.numpy()
+        self.y_test = self.test.labels.numpy()
+
+    def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
+             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float) -> dict:
+        return {
+            "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
+            "head": head, "shots": shots, "seed": seed,
+            "accuracy": float(accuracy_score(self.y_test, pred)),
+            "macro_f1": float(f1_score(self.y_test, pred, average="macro")),
+            "n_test": int(len(self.y_test)),
+            "val_accuracy": float(accuracy_score(self.y_train[self.draws.val], val_pred)) if len(val_pred) else None,
+            "n_val": int(len(self.draws.val)),
+            "fit_seconds": fit_s, "predict_seconds": pred_s,
+            "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
+        }
+
+    def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...]) -> list[dict]:
+        """Every spec x head x draw on ``backbone``'s (cached) features."""
+        rows = []
+        union = self.draws.union
+        for spec in specs:
+            backbone.check_spec(spec)
+            train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
+            val_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.val, self.source.train.images)
+            test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
+            group = []
+            for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc=f"{backbone.name} {spec.label()}",
+                                           disable=not self.cfg.progress, leave=False):
+                x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
+                for head_name in heads:
+                    t0 = time.perf_counter()
+                    head = make_head(head_name, random_state=seed).fit(x, y)
+                    t1 = time.perf_counter()
+                    pred = head.predict(test_f)
+                    t2 = time.perf_counter()
+                    val_pred = head.predict(val_f) if len(val_f) else np.empty(0)
+                    group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, pred, val_pred, t1 - t0, t2 - t1))
+            append_jsonl(self.run_dir / RESULTS_FILE, group)
+            rows += group
+        return rows
+
+    def run_pixels(self) -> list[dict]:
+        pixels = PixelsBackbone(image_shape=self.source.image_shape)
+        return self.run_features(pixels, "-", [FeatureSpec()], (self.cfg.pixel_head,))
+
+    def run_resnet(self) -> list[dict]:
+        """ResNet-18 from scratch on each labeled draw (one row per draw, appended as it finishes)."""
+        rows = []
+        images = self.source.train.images
+        val_images = images[torch.as_tensor(self.draws.val)]
+        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="resnet18", disable=not self.cfg.progress, leave=False):
+            t0 = time.perf_counter()
+            model = ResNetBaseline(self.cfg.resnet, self.source.hflip_preserves_label, seed)
+            model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
+            t1 = time.perf_counter()
+            pred = model.predict(self.test.images)
+            t2 = time.perf_counter()
+            val_pred = model.predict(val_images) if len(val_images) else np.empty(0)
+            spec = {"steps": self.cfg.resnet.steps, "batch_size": self.cfg.resnet.batch_size, "lr": self.cfg.resnet.lr}
+            row = self._row("resnet18", "-", spec, "resnet18", shots, seed, pred, val_pred, t1 - t0, t2 - t1)
+            append_jsonl(self.run_dir / RESULTS_FILE, [row])
+            rows.append(row)
+        return rows
+
+    def run_baselines(self) -> list[dict]:
+        rows = []
+        if "pixels" in self.cfg.baselines:
+            rows += self.run_pixels()
+        if "resnet18" in self.cfg.baselines:
+            rows += self.run_resnet()
+        return rows
+

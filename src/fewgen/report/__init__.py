@@ -1,0 +1,1 @@
+"""Reports: summaries and plots built only from what runs wrote."""

@@ -1,0 +1,55 @@
+"""Accuracy vs labeled images per class: one line per method, 95% CI bands, log-2 x axis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from fewgen.atomic import save_figure  # noqa: E402
+from fewgen.evaluate import method_name  # noqa: E402
+from fewgen.report.summary import best_by_validation, summarise  # noqa: E402
+
+BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":")}
+
+
+def _validation_chosen(rows: list[dict]) -> list[dict]:
+    """Keep baselines and, per backbone+spec, only the head with the best validation accuracy."""
+    best = best_by_validation(rows)
+    return [r for r in rows if r["head"] == r["backbone"] or r["backbone"] == "pixels"
+            or best.get(method_name(r).rsplit("+", 1)[0]) == r["head"]]
+
+
+def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_heads: bool = False) -> Path:
+    """Write a PNG of accuracy vs labels per class; returns ``path``.
+
+    By default each backbone+spec shows the head chosen on the validation draw
+    (never on test); ``all_heads`` draws every head.
+    """
+    table = summarise(rows if all_heads else _validation_chosen(rows))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10" if len(table) <= 10 else "tab20")
+    for i, (method, by_shots) in enumerate(table.items()):
+        shots = sorted(by_shots)
+        mean = [100 * by_shots[k][0] for k in shots]
+        half = [100 * by_shots[k][1] for k in shots]
+        style = BASELINE_STYLE.get(method.split("+")[0].split("[")[0], {})
+        style = style or dict(color=colours(i % colours.N), linestyle="-")
+        ax.plot(shots, mean, marker="o", markersize=3, label=method, **style)
+        ax.fill_between(shots, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
+                        color=style["color"], alpha=0.12)
+    all_shots = sorted({k for by_shots in table.values() for k in by_shots})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(all_shots, [str(k) for k in all_shots])
+    ax.set_xlabel("labeled images per class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "accuracy vs labels (mean, 95% CI band)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    save_figure(fig, path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,59 @@
+"""Group result rows by method and shots: mean +- 95% CI, as data and as a text table."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from fewgen.evaluate import method_name
+from fewgen.stats import mean_ci
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
+    """``{method: {shots: (mean, ci_half_width, n_seeds)}}`` in the order methods first appear."""
+    groups: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.get(metric) is not None:
+            groups[method_name(row)][row["shots"]].append(row[metric])
+    return {
+        method: {k: (*mean_ci(v), len(v)) for k, v in sorted(by_shots.items())}
+        for method, by_shots in groups.items()
+    }
+
+
+def best_by_validation(rows: list[dict]) -> dict[str, str]:
+    """For each backbone+spec, the head with the highest mean validation accuracy (never test)."""
+    val = summarise(rows, "val_accuracy")
+    best: dict[str, tuple[float, str]] = {}
+    for method, by_shots in val.items():
+        if "+" not in method:
+            continue
+        base, head = method.rsplit("+", 1)
+        score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
+        if base not in best or score > best[base][0]:
+            best[base] = (score, head)
+    return {base: head for base, (_, head) in best.items()}
+
+
+def format_table(rows: list[dict], metric: str = "accuracy") -> str:
+    """A fixed-width table: one line per method, one column per shots value, ``mean ± ci`` in %."""
+    table = summarise(rows, metric)
+    shots = sorted({k for by_shots in table.values() for k in by_shots})
+    width = max([len(m) for m in table] + [6])
+    header = f"{'method':<{width}}  " + "  ".join(f"{f'k={k}':>13}" for k in shots)
+    lines = [f"{metric} (mean ± 95% CI over seeds, %)", header, "-" * len(header)]
+    for method, by_shots in table.items():
+        cells = [
+            f"{100 * by_shots[k][0]:6.1f} ± {100 * by_shots[k][1]:4.1f}" if k in by_shots else f"{'—':>13}" for k in shots
+        ]
+        lines.append(f"{method:<{width}}  " + "  ".join(cells))
+    best = best_by_validation(rows)
+    if best:
+        lines.append("")
+        lines.append("head chosen on the validation draw: " + ", ".join(f"{b} → {h}" for b, h in best.items()))
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""The library API behind the CLI: pretrain a backbone into a run folder, evaluate a run.
+
+A run folder holds ``config.json`` (dataset, backbone, settings, command,
+machine), ``checkpoints/`` (per epoch, for ``--resume``), ``backbone/`` (the
+final weights and their config), ``features/`` (cache), ``results.jsonl``,
+``samples.png``, ``accuracy_vs_labels.png`` and ``summary.txt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from fewgen import __version__
+from fewgen.atomic import atomic_path, write_json, write_text
+from fewgen.backbones import checkpoint_hash, get_backbone_class, load_backbone
+from fewgen.backbones.base import FeatureSpec, config_from_options
+from fewgen.data import SourceOptions, load_source
+from fewgen.errors import FewgenError
+from fewgen.evaluate import RESULTS_FILE, EvalConfig, Evaluation
+from fewgen.report.plots import plot_accuracy_vs_labels
+from fewgen.report.summary import format_table
+from fewgen.train import TrainConfig
+
+CONFIG_FILE = "config.json"
+BACKBONE_DIR = "backbone"
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cuda": torch.cuda.is_available()}
+
+
+def read_run_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FewgenError(f"{run_dir} is not a run folder ({CONFIG_FILE} is missing); run 'fewgen pretrain --run {run_dir}' first")
+    return json.loads(path.read_text())
+
+
+def save_sample_grid(images: torch.Tensor, path: Path) -> Path:
+    """uint8 ``[N, C, H, W]`` -> one PNG grid, upscaled so small images stay visible."""
+    grid = make_grid(images, nrow=int(len(images) ** 0.5 + 0.999), padding=1, pad_value=128)  # [C', H', W']
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    scale = max(1, 256 // max(picture.size))
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="png")
+    return path
+
+
+def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str], train: TrainConfig,
+             source_options: SourceOptions, resume: bool = False) -> dict:
+    """Pretrain ``backbone`` on the unlabeled pool of ``dataset`` into ``run_dir``; returns the run config."""
+    run_dir = Path(run_dir)
+    cls = get_backbone_class(backbone)
+    config = config_from_options(cls.Config, options)
+    if (run_dir / BACKBONE_DIR).exists() and not resume:
+        raise FewgenError(f"{run_dir} already holds a pretrained backbone; choose a new --run folder")
+    if resume:
+        previous = read_run_config(run_dir)
+        if previous["backbone"] != backbone or previous["dataset"] != dataset:
+            raise FewgenError(f"--resume: {run_dir} was started with {previous['backbone']} on {previous['dataset']}; "
+                              "pass the same --backbone and --data")
+    source = load_source(dataset, source_options)
+    model = cls(config, source.image_shape)
+    run_config = {
+        "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
+        "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
+        "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
+        "command": sys.argv, "fewgen_version": __version__, "machine": machine(),
+    }
+    write_json(run_dir / CONFIG_FILE, {**run_config, "status": "pretraining"})
+    summary = model.fit(source.train.images, train, run_dir, resume=resume)
+    model.save(run_dir / BACKBONE_DIR)
+    run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint_hash(run_dir / BACKBONE_DIR))
+    try:
+        save_sample_grid(model.sample(64), run_dir / "samples.png")
+        run_config["samples"] = "samples.png"
+    except FewgenError:
+        pass  # this backbone cannot generate
+    write_json(run_dir / CONFIG_FILE, run_config)
+    return run_config
+
+
+def evaluate(run_dir: Path, cfg: EvalConfig, parts: list[str] | None = None, expected_backbone: str | None = None,
+             source_options: SourceOptions | None = None) -> list[dict]:
+    """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
+    run_dir = Path(run_dir)
+    run_config = read_run_config(run_dir)
+    backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
+    if source_options is None or source_options.data_root is None:
+        root = run_config.get("data_root")
+        source_options = SourceOptions(Path(root) if root else None, bool(source_options and source_options.download))
+    source = load_source(run_config["dataset"], source_options)
+    specs = [FeatureSpec(part=p) for p in parts] if parts else backbone.default_specs()
+    for spec in specs:
+        backbone.check_spec(spec)
+    evaluation = Evaluation(run_dir, source, cfg)
+    heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
+    rows = evaluation.run_features(backbone, checkpoint_hash(run_dir / BACKBONE_DIR), specs, heads)
+    rows += evaluation.run_baselines()
+    plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
+    write_text(run_dir / "summary.txt", format_table(rows) + "\n")
+    return rows
+
+
+def results_path(run_dir: Path) -> Path:
+    return Path(run_dir) / RESULTS_FILE

@@ -1,0 +1,77 @@
+"""Checks every registered backbone passes, with tiny configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fewgen.backbones import BACKBONES, FeatureSpec, get_backbone_class, load_backbone
+from fewgen.errors import FewgenError
+from fewgen.train import TrainConfig
+
+TINY = {"pixels": {}, "vae": {"channels": 8, "latent_dim": 4}}
+SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 10, 14)]
+
+
+def make(name: str, shape=(1, 8, 8)):
+    cls = get_backbone_class(name)
+    return cls(cls.Config(**TINY[name]), shape)
+
+
+def images(n: int, shape, seed=0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, *shape), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_every_backbone_has_a_tiny_config():
+    assert set(BACKBONES) == set(TINY)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_feature_shapes(name, shape):
+    backbone = make(name, shape)
+    for spec in backbone.default_specs():
+        feats = backbone.features(images(5, shape), spec)
+        assert feats.ndim == 2 and feats.shape[0] == 5 and torch.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_features_do_not_depend_on_batch_size_or_order(name):
+    backbone = make(name)
+    backbone.fit(images(64, (1, 8, 8)), TrainConfig(epochs=1, batch_size=16, progress=False))
+    x = images(12, (1, 8, 8), seed=1)
+    for spec in backbone.default_specs():
+        whole = backbone.features(x, spec)
+        one_by_one = torch.cat([backbone.features(x[i : i + 1], spec) for i in range(len(x))])
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+        shuffled = backbone.features(x[perm], spec)
+        torch.testing.assert_close(one_by_one, whole, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(shuffled, whole[perm], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_save_load_round_trip(name, tmp_path):
+    backbone = make(name)
+    backbone.fit(images(32, (1, 8, 8)), TrainConfig(epochs=1, batch_size=16, progress=False))
+    backbone.save(tmp_path)
+    again = load_backbone(tmp_path)
+    assert type(again) is type(backbone) and again.config == backbone.config
+    x = images(6, (1, 8, 8), seed=2)
+    for spec in backbone.default_specs():
+        torch.testing.assert_close(again.features(x, spec), backbone.features(x, spec), rtol=0, atol=0)
+
+
+def test_checkpoint_from_another_backbone(tmp_path):
+    make("pixels").save(tmp_path)
+    with pytest.raises(FewgenError, match="saved by backbone 'pixels', not 'vae'"):
+        load_backbone(tmp_path, expected="vae")
+
+
+def test_wrong_image_shape_is_a_clear_error():
+    with pytest.raises(FewgenError, match="do not match the backbone"):
+        make("vae", (1, 8, 8)).features(images(2, (1, 28, 28)), FeatureSpec(part="encoder"))
+
+
+def test_unknown_backbone():
+    with pytest.raises(FewgenError, match="unknown backbone 'gan9000'"):
+        get_backbone_class("gan9000")
