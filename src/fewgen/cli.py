@@ -65,6 +65,8 @@ Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per sho
 Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn.")]
 Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch). Empty for none.")]
 PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
+Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
+PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standardises (global was chosen on the validation draw).")]
 ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
 ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
@@ -105,6 +107,8 @@ def evaluate(
     parts: Annotated[str, typer.Option(help="Feature parts to read (vae: encoder, decoder, stacked). Empty: the backbone's defaults.")] = "",
     baselines: Baselines = "pixels,resnet18",
     pixel_head: PixelHead = "logreg",
+    scaling: Scaling = "feature",
+    pixel_scaling: PixelScaling = "global",
     val_per_class: ValPerClass = 16,
     resnet_steps: ResnetSteps = ResNetConfig.steps,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")] = None,
@@ -116,7 +120,7 @@ def evaluate(
     from fewgen.runs import evaluate as run_evaluate
 
     cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
-                     pixel_head=pixel_head, val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps),
+                     pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps),
                      progress=progress)
     rows = run_evaluate(run, cfg, list(_names(parts)) or None, backbone, SourceOptions(data_root, download))
     typer.echo(format_table(rows))

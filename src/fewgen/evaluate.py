@@ -28,8 +28,10 @@ from fewgen.data.splits import labeled_draw, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, make_head
+from fewgen.heads.base import SCALINGS
 
 BASELINES = ("pixels", "resnet18")
+HEAD_DEFAULTS = {"scaling": "feature"}
 RESULTS_FILE = "results.jsonl"
 
 
@@ -42,6 +44,8 @@ class EvalConfig:
     heads: tuple[str, ...] = ("mlp", "logreg", "knn")
     baselines: tuple[str, ...] = BASELINES
     pixel_head: str = "logreg"
+    scaling: str = "feature"  # how heads on backbone features standardise: feature | global
+    pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
     val_per_class: int = 16
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     progress: bool = True
@@ -53,6 +57,9 @@ class EvalConfig:
         for name in self.baselines:
             if name not in BASELINES:
                 raise FewgenError(f"unknown baseline '{name}' in --baselines; use some of: {', '.join(BASELINES)}")
+        for option, value in (("--scaling", self.scaling), ("--pixel-scaling", self.pixel_scaling)):
+            if value not in SCALINGS:
+                raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
         if self.seeds < 1:
             raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
 
@@ -82,11 +89,12 @@ def make_draws(source: Source, cfg: EvalConfig) -> Draws:
 
 
 def method_name(row: dict) -> str:
-    """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg`` or ``resnet18``."""
+    """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg(scaling=global)`` or ``resnet18``."""
     if row["head"] == row["backbone"]:
         return row["backbone"]
     spec = FeatureSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in row["spec"].items()}).label()
-    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}"
+    params = ",".join(f"{k}={v}" for k, v in sorted(row.get("head_params", {}).items()) if HEAD_DEFAULTS.get(k) != v)
+    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}{f'({params})' if params else ''}"
 
 
 class Evaluation:
@@ -105,10 +113,10 @@ class Evaluation:
         self.y_test = self.test.labels.numpy()
 
     def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
-             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float) -> dict:
+             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None) -> dict:
         return {
             "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
-            "head": head, "shots": shots, "seed": seed,
+            "head": head, "head_params": head_params or {}, "shots": shots, "seed": seed,
             "accuracy": float(accuracy_score(self.y_test, pred)),
             "macro_f1": float(f1_score(self.y_test, pred, average="macro")),
             "n_test": int(len(self.y_test)),
@@ -118,8 +126,10 @@ class Evaluation:
             "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
         }
 
-    def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...]) -> list[dict]:
+    def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...],
+                     scaling: str | None = None) -> list[dict]:
         """Every spec x head x draw on ``backbone``'s (cached) features."""
+        head_params = {"scaling": scaling or self.cfg.scaling}
         rows = []
         union = self.draws.union
         for spec in specs:
@@ -133,19 +143,20 @@ class Evaluation:
                 x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                 for head_name in heads:
                     t0 = time.perf_counter()
-                    head = make_head(head_name, random_state=seed).fit(x, y)
+                    head = make_head(head_name, random_state=seed, **head_params).fit(x, y)
                     t1 = time.perf_counter()
                     pred = head.predict(test_f)
                     t2 = time.perf_counter()
                     val_pred = head.predict(val_f) if len(val_f) else np.empty(0)
-                    group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, pred, val_pred, t1 - t0, t2 - t1))
+                    group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, pred, val_pred, t1 - t0, t2 - t1,
+                                           head_params))
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
         return rows
 
     def run_pixels(self) -> list[dict]:
         pixels = PixelsBackbone(image_shape=self.source.image_shape)
-        return self.run_features(pixels, "-", [FeatureSpec()], (self.cfg.pixel_head,))
+        return self.run_features(pixels, "-", [FeatureSpec()], (self.cfg.pixel_head,), self.cfg.pixel_scaling)
 
     def run_resnet(self) -> list[dict]:
         """ResNet-18 from scratch on each labeled draw (one row per draw, appended as it finishes)."""

@@ -69,6 +69,9 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         if previous["backbone"] != backbone or previous["dataset"] != dataset:
             raise FewgenError(f"--resume: {run_dir} was started with {previous['backbone']} on {previous['dataset']}; "
                               "pass the same --backbone and --data")
+        if previous["backbone_config"] != dataclasses.asdict(config):
+            raise FewgenError(f"--resume: {run_dir} was started with backbone options {previous['backbone_config']}; "
+                              "pass the same --option values")
     source = load_source(dataset, source_options)
     model = cls(config, source.image_shape)
     run_config = {
@@ -105,8 +108,10 @@ def evaluate(run_dir: Path, cfg: EvalConfig, parts: list[str] | None = None, exp
         backbone.check_spec(spec)
     evaluation = Evaluation(run_dir, source, cfg)
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
-    rows = evaluation.run_features(backbone, checkpoint_hash(run_dir / BACKBONE_DIR), specs, heads)
+    rows = evaluation.run_features(backbone, checkpoint_hash(run_dir / BACKBONE_DIR), specs, heads) if heads else []
     rows += evaluation.run_baselines()
+    if not rows:
+        raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
     write_text(run_dir / "summary.txt", format_table(rows) + "\n")
     return rows

@@ -186,7 +186,10 @@ class Trainer:
         state = json.loads((folder / "state.json").read_text())
         if state["tag"] != self.tag:
             raise FewgenError(f"checkpoint {folder} is for '{state['tag']}', not '{self.tag}'; use a fresh --run folder")
-        self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+        try:
+            self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+        except RuntimeError:
+            raise FewgenError(f"checkpoint {folder} does not fit this model; resume with the settings the run started with") from None
         with safe_open(str(folder / "optimizer.safetensors"), framework="pt") as f:
             meta = json.loads(f.metadata()["meta"])
         optimizer.load_state_dict(_optimizer_from_tensors(load_file(str(folder / "optimizer.safetensors")), meta))

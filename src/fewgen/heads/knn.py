@@ -9,9 +9,10 @@ from fewgen.heads.base import StandardisedHead
 
 
 class KNNHead(StandardisedHead):
-    def __init__(self, n_neighbors: int = 1, metric: str = "euclidean", random_state=0):
+    def __init__(self, n_neighbors: int = 1, metric: str = "euclidean", scaling: str = "feature", random_state=0):
         self.n_neighbors = n_neighbors
         self.metric = metric
+        self.scaling = scaling
         self.random_state = random_state  # unused: k-NN is deterministic; kept for a uniform head API
 
     def _fit_scaled(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:

@@ -9,9 +9,10 @@ from fewgen.heads.base import StandardisedHead
 
 
 class LogRegHead(StandardisedHead):
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, random_state=0):
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, scaling: str = "feature", random_state=0):
         self.C = C
         self.max_iter = max_iter
+        self.scaling = scaling
         self.random_state = random_state
 
     def _fit_scaled(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:

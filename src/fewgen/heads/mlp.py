@@ -14,11 +14,13 @@ from fewgen.heads.base import TorchHead
 class MLPHead(TorchHead):
     """Standardise -> Linear(D, hidden) -> ReLU -> Linear(hidden, C); Adam, full batch."""
 
-    def __init__(self, hidden: int = 128, max_iter: int = 300, lr: float = 1e-3, weight_decay: float = 1e-4, random_state=0):
+    def __init__(self, hidden: int = 128, max_iter: int = 300, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 scaling: str = "feature", random_state=0):
         self.hidden = hidden
         self.max_iter = max_iter
         self.lr = lr
         self.weight_decay = weight_decay
+        self.scaling = scaling
         self.random_state = random_state
 
     def _build(self, n_features: int, n_classes: int) -> nn.Module:

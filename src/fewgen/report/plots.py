@@ -18,9 +18,8 @@ BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dic
 
 def _validation_chosen(rows: list[dict]) -> list[dict]:
     """Keep baselines and, per backbone+spec, only the head with the best validation accuracy."""
-    best = best_by_validation(rows)
-    return [r for r in rows if r["head"] == r["backbone"] or r["backbone"] == "pixels"
-            or best.get(method_name(r).rsplit("+", 1)[0]) == r["head"]]
+    chosen = set(best_by_validation(rows).values())
+    return [r for r in rows if r["head"] == r["backbone"] or r["backbone"] == "pixels" or method_name(r) in chosen]
 
 
 def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_heads: bool = False) -> Path:

@@ -27,17 +27,17 @@ def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int,
 
 
 def best_by_validation(rows: list[dict]) -> dict[str, str]:
-    """For each backbone+spec, the head with the highest mean validation accuracy (never test)."""
+    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test)."""
     val = summarise(rows, "val_accuracy")
     best: dict[str, tuple[float, str]] = {}
     for method, by_shots in val.items():
         if "+" not in method:
             continue
-        base, head = method.rsplit("+", 1)
+        base = method.rsplit("+", 1)[0]
         score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
         if base not in best or score > best[base][0]:
-            best[base] = (score, head)
-    return {base: head for base, (_, head) in best.items()}
+            best[base] = (score, method)
+    return {base: method for base, (_, method) in best.items()}
 
 
 def format_table(rows: list[dict], metric: str = "accuracy") -> str:
@@ -55,5 +55,6 @@ def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     best = best_by_validation(rows)
     if best:
         lines.append("")
-        lines.append("head chosen on the validation draw: " + ", ".join(f"{b} → {h}" for b, h in best.items()))
+        chosen = ", ".join(f"{base} → {method.rsplit('+', 1)[1]}" for base, method in best.items())
+        lines.append("head chosen on the validation draw: " + chosen)
     return "\n".join(lines)

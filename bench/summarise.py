@@ -1,0 +1,18 @@
+"""Print the mean ± 95% CI table of every row in RUN/results.jsonl and redraw RUN/accuracy_vs_labels.png.
+
+usage: python bench/summarise.py RUN
+"""
+
+import sys
+from pathlib import Path
+
+from fewgen.report.plots import plot_accuracy_vs_labels
+from fewgen.report.summary import format_table, read_rows
+
+run = Path(sys.argv[1])
+rows = read_rows(run / "results.jsonl")
+print(format_table(rows))
+print()
+print(format_table(rows, "macro_f1"))
+plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels.png", title=f"{rows[0]['dataset']}: accuracy vs labels per class")
+plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels_all_heads.png", all_heads=True)

@@ -1,0 +1,146 @@
+"""The CLI end to end on digits, and bad input: one sentence, exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewgen.cli import main
+
+FAST_EVAL = ["--shots", "1,2", "--seeds", "2", "--resnet-steps", "3", "--val-per-class", "4", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "vae"
+    code = main(["pretrain", "--run", str(run), "--data", "digits", "--backbone", "vae", "--epochs", "1",
+                 "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"])
+    assert code == 0
+    return run
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def test_pretrain_writes_a_run_folder(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["backbone"] == "vae" and config["dataset"] == "digits" and config["status"] == "pretrained"
+    assert config["backbone_config"] == {"channels": 8, "latent_dim": 4, "beta": 1.0}
+    assert (tiny_run / "backbone" / "model.safetensors").is_file() and (tiny_run / "samples.png").is_file()
+    assert (tiny_run / "checkpoints" / "latest.json").is_file()
+
+
+def test_evaluate_end_to_end(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run), "--heads", "mlp,knn", "--parts", "stacked", *FAST_EVAL]) == 0
+    out = capsys.readouterr().out
+    assert "vae[part=stacked]+mlp" in out and "resnet18" in out and "pixels+logreg" in out
+    rows = [json.loads(line) for line in (tiny_run / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * (2 + 1 + 1)  # shots x seeds x (2 heads + pixels + resnet)
+    required = {"dataset", "backbone", "checkpoint", "spec", "head", "shots", "seed", "accuracy", "macro_f1",
+                "n_test", "fit_seconds", "predict_seconds", "val_accuracy"}
+    assert all(required <= set(row) for row in rows)
+    assert all(row["n_test"] == 500 and 0 <= row["accuracy"] <= 1 for row in rows)
+    assert {r["checkpoint"] for r in rows if r["backbone"] == "vae"} == {json.loads((tiny_run / "config.json").read_text())["checkpoint"]}
+    assert (tiny_run / "accuracy_vs_labels.png").stat().st_size > 1000
+    # the feature cache is reused on a second evaluation
+    cached = files_under(tiny_run / "features")
+    assert main(["evaluate", str(tiny_run), "--heads", "knn", "--parts", "stacked", "--baselines", "", *FAST_EVAL]) == 0
+    assert files_under(tiny_run / "features") == cached
+
+
+def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["evaluate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--shots", "--seeds", "--heads", "--baselines", "--val-per-class", "--resnet-steps"):
+        assert option in text
+    assert "default: 1,2,5,10" in text.replace("[", "").replace("]", "")
+
+
+def expect_error(capsys, argv: list[str], fragment: str) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
+def test_unknown_dataset(tmp_path, capsys):
+    expect_error(capsys, ["pretrain", "--run", str(tmp_path / "r"), "--data", "imagenet"], "unknown dataset 'imagenet'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_root(tmp_path, capsys):
+    expect_error(capsys, ["pretrain", "--run", str(tmp_path / "r"), "--data", "mnist", "--data-root", str(tmp_path / "nope")],
+                 "does not exist")
+    assert not (tmp_path / "r").exists()
+
+
+def test_shots_larger_than_a_class(tiny_run, capsys):
+    before = files_under(tiny_run)
+    expect_error(capsys, ["evaluate", str(tiny_run), "--shots", "500", "--no-progress"], "fewer than --shots 500")
+    assert files_under(tiny_run) == before
+
+
+def test_checkpoint_from_another_backbone(tiny_run, capsys):
+    before = files_under(tiny_run)
+    expect_error(capsys, ["evaluate", str(tiny_run), "--backbone", "pixels", "--no-progress"], "saved by backbone 'vae'")
+    assert files_under(tiny_run) == before
+
+
+def test_run_folder_is_never_overwritten(tiny_run, capsys):
+    expect_error(capsys, ["pretrain", "--run", str(tiny_run), "--epochs", "1"], "already holds a pretrained backbone")
+
+
+def test_empty_folder(tmp_path, capsys):
+    (tmp_path / "imgs" / "labeled").mkdir(parents=True)
+    expect_error(capsys, ["pretrain", "--run", str(tmp_path / "r"), "--data", f"folder:{tmp_path / 'imgs'}"], "is empty")
+    assert not (tmp_path / "r").exists()
+
+
+def test_truncated_image(tmp_path, capsys):
+    folder = tmp_path / "imgs" / "labeled" / "a"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder / "ok.png")
+    data = (folder / "ok.png").read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])
+    expect_error(capsys, ["pretrain", "--run", str(tmp_path / "r"), "--data", f"folder:{tmp_path / 'imgs'}"], "cut.png")
+    assert not (tmp_path / "r").exists()
+
+
+def test_folder_source_end_to_end(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for split, n in (("labeled", 6), ("test", 3)):
+        for c, level in (("dark", 40), ("bright", 200)):
+            (tmp_path / "imgs" / split / c).mkdir(parents=True)
+            for i in range(n):
+                noise = rng.integers(-30, 30, (10, 10))
+                Image.fromarray((level + noise).astype(np.uint8)).save(tmp_path / "imgs" / split / c / f"{i}.png")
+    run = tmp_path / "r"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "1", "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--shots", "2", "--seeds", "1", "--val-per-class", "2", "--heads", "knn",
+                 "--baselines", "pixels", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert {r["n_test"] for r in rows} == {6}
+
+
+def test_resume_with_other_backbone_options(tiny_run, capsys):
+    expect_error(capsys, ["pretrain", "--run", str(tiny_run), "--resume", "-o", "channels=16", "--no-progress"],
+                 "pass the same --option values")
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    run = tmp_path / "r"
+    base = ["pretrain", "--run", str(run), "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]
+    assert main([*base, "--epochs", "1"]) == 0
+    shutil.rmtree(run / "backbone")  # as if killed after the first epoch's checkpoint
+    assert main([*base, "--epochs", "2", "--resume"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["pretrain"]["steps"] == 2 * (1297 // 128) and config["status"] == "pretrained"
