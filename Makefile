@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/fewgen demo --run runs/demo
+	$(VENV)/bin/fewgen demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
