@@ -31,12 +31,15 @@ def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_h
     table = summarise(rows if all_heads else _validation_chosen(rows))
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = plt.get_cmap("tab10" if len(table) <= 10 else "tab20")
+    styled: set[str] = set()  # each baseline's own style goes to its first variant only
     for i, (method, by_shots) in enumerate(table.items()):
         shots = sorted(by_shots)
         mean = [100 * by_shots[k][0] for k in shots]
         half = [100 * by_shots[k][1] for k in shots]
-        style = BASELINE_STYLE.get(method.split("+")[0].split("[")[0], {})
-        style = style or dict(color=colours(i % colours.N), linestyle="-")
+        base = method.split("+")[0].split("[")[0]
+        style = BASELINE_STYLE.get(base, {}) if base not in styled else {}
+        styled.add(base)
+        style = style or dict(color=colours(i % colours.N), linestyle="-" if base not in BASELINE_STYLE else "-.")
         ax.plot(shots, mean, marker="o", markersize=3, label=method, **style)
         ax.fill_between(shots, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
                         color=style["color"], alpha=0.12)
