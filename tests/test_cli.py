@@ -144,3 +144,9 @@ def test_resume_continues_a_run(tmp_path, capsys):
     assert main([*base, "--epochs", "2", "--resume"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["pretrain"]["steps"] == 2 * (1297 // 128) and config["status"] == "pretrained"
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert main(["evaluate", "somewhere", "--bogus"]) == 2
+    captured = capsys.readouterr()
+    assert "--bogus" in captured.err and "Traceback" not in captured.err

@@ -24,7 +24,7 @@ from fewgen.backbones import checkpoint_hash, get_backbone_class, load_backbone
 from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError
-from fewgen.evaluate import RESULTS_FILE, EvalConfig, Evaluation
+from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.train import TrainConfig
@@ -115,7 +115,3 @@ def evaluate(run_dir: Path, cfg: EvalConfig, parts: list[str] | None = None, exp
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
     write_text(run_dir / "summary.txt", format_table(rows) + "\n")
     return rows
-
-
-def results_path(run_dir: Path) -> Path:
-    return Path(run_dir) / RESULTS_FILE
