@@ -150,3 +150,9 @@ def test_unknown_option_is_a_usage_error(capsys):
     assert main(["evaluate", "somewhere", "--bogus"]) == 2
     captured = capsys.readouterr()
     assert "--bogus" in captured.err and "Traceback" not in captured.err
+
+
+def test_bad_part_fails_before_any_row_is_written(tiny_run, capsys):
+    before = files_under(tiny_run)
+    expect_error(capsys, ["evaluate", str(tiny_run), "--parts", "stacked,middle", *FAST_EVAL], "not 'middle'")
+    assert files_under(tiny_run) == before

@@ -120,8 +120,8 @@ def evaluate(
     from fewgen.runs import evaluate as run_evaluate
 
     cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
-                     pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps),
-                     progress=progress)
+                     pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class,
+                     resnet=ResNetConfig(steps=resnet_steps), progress=progress)
     rows = run_evaluate(run, cfg, list(_names(parts)) or None, backbone, SourceOptions(data_root, download))
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")

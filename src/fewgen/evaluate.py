@@ -128,12 +128,13 @@ class Evaluation:
 
     def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...],
                      scaling: str | None = None) -> list[dict]:
-        """Every spec x head x draw on ``backbone``'s (cached) features."""
+        """Every spec x head x draw on ``backbone``'s (cached) features; every spec is checked before any work."""
+        for spec in specs:
+            backbone.check_spec(spec)
         head_params = {"scaling": scaling or self.cfg.scaling}
         rows = []
         union = self.draws.union
         for spec in specs:
-            backbone.check_spec(spec)
             train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
             val_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.val, self.source.train.images)
             test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)

@@ -104,8 +104,6 @@ def evaluate(run_dir: Path, cfg: EvalConfig, parts: list[str] | None = None, exp
         source_options = SourceOptions(Path(root) if root else None, bool(source_options and source_options.download))
     source = load_source(run_config["dataset"], source_options)
     specs = [FeatureSpec(part=p) for p in parts] if parts else backbone.default_specs()
-    for spec in specs:
-        backbone.check_spec(spec)
     evaluation = Evaluation(run_dir, source, cfg)
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
     rows = evaluation.run_features(backbone, checkpoint_hash(run_dir / BACKBONE_DIR), specs, heads) if heads else []
