@@ -1,6 +1,7 @@
-"""Print the mean ± 95% CI table of every row in RUN/results.jsonl and redraw RUN/accuracy_vs_labels.png.
+"""Print the mean ± 95% CI table of every row in RUN/results.jsonl (plus rows of OTHER runs on the same
+dataset and draws, e.g. a VAE run's resnet18 rows) and redraw RUN/accuracy_vs_labels.png.
 
-usage: python bench/summarise.py RUN
+usage: python bench/summarise.py RUN [OTHER_RUN ...]
 """
 
 import sys
@@ -10,7 +11,7 @@ from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table, read_rows
 
 run = Path(sys.argv[1])
-rows = read_rows(run / "results.jsonl")
+rows = [r for path in sys.argv[1:] for r in read_rows(Path(path) / "results.jsonl")]
 print(format_table(rows))
 print()
 print(format_table(rows, "macro_f1"))

@@ -12,12 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.backbones import BACKBONES
+from fewgen.backbones import BACKBONES, FeatureSpec
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
 from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig
 from fewgen.report.summary import format_table
+from fewgen.select import DEFAULT_TIMESTEPS, SelectConfig
 from fewgen.train import TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -48,6 +49,27 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _alternatives(text: str, option: str, convert=str) -> list[tuple]:
+    """``a+b,c`` -> ``[(a, b), (c,)]``: commas separate alternatives, ``+`` joins what is concatenated."""
+    try:
+        return [tuple(convert(v.strip()) for v in item.split("+") if v.strip()) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise FewgenError(f"{option} takes values like 50,350 or 50+350, got '{text}'") from None
+
+
+def _specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
+    """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
+    if parts and (timesteps or blocks):
+        raise FewgenError("--parts is for the vae and --timesteps/--blocks for the ddpm; give one or the other")
+    if parts:
+        return [FeatureSpec(part=p, pool=pool, weights=weights or None) for p in _names(parts)]
+    if not (timesteps or blocks or pool != "mean" or weights):
+        return None
+    t_options = _alternatives(timesteps, "--timesteps", int) or [None]
+    b_options = _alternatives(blocks, "--blocks") or [None]
+    return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None) for t in t_options for b in b_options]
+
+
 def _key_values(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -70,6 +92,9 @@ PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standar
 ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
 ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")]
+FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (bf16 where native, else fp32), bf16, fp32.")]
+RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
 
 
 @app.command()
@@ -81,7 +106,8 @@ def pretrain(
     epochs: Annotated[int, typer.Option(help="Passes over the unlabeled pool.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
-    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")] = "auto",
+    schedule: Annotated[str, typer.Option(help="Learning-rate schedule: constant or cosine (to zero at the last step).")] = "constant",
+    precision: Precision = "auto",
     seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
     data_root: DataRoot = None,
@@ -91,7 +117,8 @@ def pretrain(
     """Pretrain a generative backbone on the unlabeled images (the whole train split, labels ignored)."""
     from fewgen.runs import pretrain as run_pretrain
 
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, precision=precision, seed=seed, progress=progress)
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
+                        progress=progress)
     config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
     summary = config["pretrain"]
     typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s; "
@@ -104,14 +131,19 @@ def evaluate(
     shots: Shots = "1,2,5,10",
     seeds: Seeds = 5,
     heads: Heads = "mlp,logreg,knn",
-    parts: Annotated[str, typer.Option(help="Feature parts to read (vae: encoder, decoder, stacked). Empty: the backbone's defaults.")] = "",
+    parts: Annotated[str, typer.Option(help="vae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
+    timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else 100.")] = "",
+    blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: every up block.")] = "",
+    pool: Annotated[str, typer.Option(help="ddpm: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
+    weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
+    precision: FeaturePrecision = "auto",
     baselines: Baselines = "pixels,resnet18",
     pixel_head: PixelHead = "logreg",
     scaling: Scaling = "feature",
     pixel_scaling: PixelScaling = "global",
     val_per_class: ValPerClass = 16,
     resnet_steps: ResnetSteps = ResNetConfig.steps,
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")] = None,
+    backbone: RunBackbone = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -122,9 +154,40 @@ def evaluate(
     cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class,
                      resnet=ResNetConfig(steps=resnet_steps), progress=progress)
-    rows = run_evaluate(run, cfg, list(_names(parts)) or None, backbone, SourceOptions(data_root, download))
+    specs = _specs(parts, timesteps, blocks, pool, weights)
+    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision)
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
+
+
+@app.command("select")
+def select_command(
+    run: Annotated[Path, typer.Argument(help="Run folder holding a pretrained ddpm.")],
+    timesteps: Annotated[str, typer.Option(help="Timesteps to sweep, comma-separated (0 = the clean image).")] = ",".join(map(str, DEFAULT_TIMESTEPS)),
+    blocks: Annotated[str, typer.Option(help="Block subsets to sweep: commas separate subsets, + joins blocks (up0,up0+up1+up2+mid). Empty: each up block, all up blocks, all up blocks + mid.")] = "",
+    shots: Annotated[int, typer.Option(help="Labeled images per class in each seeded draw the heads are fitted on.")] = 16,
+    seeds: Seeds = 5,
+    heads: Annotated[str, typer.Option(help="Heads to score, comma-separated; the best (blocks, t, head) on validation wins.")] = "mlp,logreg",
+    val_per_class: ValPerClass = 16,
+    pool: Annotated[str, typer.Option(help="mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
+    weights: Annotated[str, typer.Option(help="ema or raw weights. Empty: ema.")] = "",
+    precision: FeaturePrecision = "auto",
+    backbone: RunBackbone = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    progress: Progress = True,
+) -> None:
+    """Choose the diffusion timestep and blocks on the validation draw only (never the test split); 'evaluate' then uses the choice."""
+    from fewgen.runs import select as run_select
+
+    cfg = SelectConfig(timesteps=_ints(timesteps, "--timesteps"), blocks=tuple(_alternatives(blocks, "--blocks")) or None,
+                       shots=shots, seeds=seeds, heads=_names(heads), val_per_class=val_per_class, pool=pool,
+                       weights=weights or None, progress=progress)
+    chosen = run_select(run, cfg, backbone, SourceOptions(data_root, download), precision)
+    spec = FeatureSpec.from_dict(chosen["spec"])
+    typer.echo(f"chosen on validation: {spec.label()} with {chosen['head']} "
+               f"({100 * chosen['val_accuracy']:.1f} ± {100 * chosen['val_ci']:.1f}% over {chosen['n_seeds']} seeds)\n"
+               f"stored in {run / 'selection.json'}; sweep plot: {run / 'timestep_sweep.png'}")
 
 
 @app.command()

@@ -92,7 +92,7 @@ def method_name(row: dict) -> str:
     """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg(scaling=global)`` or ``resnet18``."""
     if row["head"] == row["backbone"]:
         return row["backbone"]
-    spec = FeatureSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in row["spec"].items()}).label()
+    spec = FeatureSpec.from_dict(row["spec"]).label()
     params = ",".join(f"{k}={v}" for k, v in sorted(row.get("head_params", {}).items()) if HEAD_DEFAULTS.get(k) != v)
     return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}{f'({params})' if params else ''}"
 

@@ -26,7 +26,7 @@ def extract_features(backbone: Backbone, images: torch.Tensor, spec: FeatureSpec
 
 
 class FeatureCache:
-    """Caches features per (checkpoint, spec, split, indices) under ``run_dir/features``."""
+    """Caches features per (checkpoint, spec, split, precision, indices) under ``run_dir/features``."""
 
     def __init__(self, run_dir: Path):
         self.root = Path(run_dir) / "features"
@@ -35,7 +35,8 @@ class FeatureCache:
             indices: np.ndarray, images: torch.Tensor) -> np.ndarray:
         """Features ``[len(indices), D]`` of ``images[indices]``, from the cache when present."""
         indices = np.asarray(indices, dtype=np.int64)
-        described = {"backbone": backbone.name, "checkpoint": checkpoint, "spec": spec.to_dict(), "split": split}
+        described = {"backbone": backbone.name, "checkpoint": checkpoint, "spec": spec.to_dict(), "split": split,
+                     "precision": backbone.feature_precision()}
         digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode() + indices.tobytes()).hexdigest()[:16]
         path = self.root / f"{split}-{digest}.npy"
         if path.is_file():

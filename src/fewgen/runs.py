@@ -3,7 +3,8 @@
 A run folder holds ``config.json`` (dataset, backbone, settings, command,
 machine), ``checkpoints/`` (per epoch, for ``--resume``), ``backbone/`` (the
 final weights and their config), ``features/`` (cache), ``results.jsonl``,
-``samples.png``, ``accuracy_vs_labels.png`` and ``summary.txt``.
+``samples.png``, ``accuracy_vs_labels.png``, ``summary.txt`` and, after ``fewgen select``,
+``selection.json`` and ``timestep_sweep.png``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
+from fewgen.select import SelectConfig, read_selection, run_selection
 from fewgen.train import TrainConfig
 
 CONFIG_FILE = "config.json"
@@ -93,23 +95,44 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     return run_config
 
 
-def evaluate(run_dir: Path, cfg: EvalConfig, parts: list[str] | None = None, expected_backbone: str | None = None,
-             source_options: SourceOptions | None = None) -> list[dict]:
-    """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
-    run_dir = Path(run_dir)
+def _open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
+    """The run's config, backbone (with its feature precision), checkpoint hash and data source."""
     run_config = read_run_config(run_dir)
     backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
+    backbone.precision = precision
     if source_options is None or source_options.data_root is None:
         root = run_config.get("data_root")
         source_options = SourceOptions(Path(root) if root else None, bool(source_options and source_options.download))
     source = load_source(run_config["dataset"], source_options)
-    specs = [FeatureSpec(part=p) for p in parts] if parts else backbone.default_specs()
+    return run_config, backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
+
+
+def default_specs(run_dir: Path, backbone, checkpoint: str) -> list[FeatureSpec]:
+    """What ``evaluate`` reads when no spec is given: the spec ``fewgen select`` stored, else the backbone's defaults."""
+    selected = read_selection(run_dir, checkpoint)
+    return [selected] if selected is not None else backbone.default_specs()
+
+
+def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = None, expected_backbone: str | None = None,
+             source_options: SourceOptions | None = None, precision: str = "auto") -> list[dict]:
+    """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
+    run_dir = Path(run_dir)
+    _, backbone, checkpoint, source = _open_run(run_dir, expected_backbone, source_options, precision)
+    specs = specs or default_specs(run_dir, backbone, checkpoint)
     evaluation = Evaluation(run_dir, source, cfg)
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
-    rows = evaluation.run_features(backbone, checkpoint_hash(run_dir / BACKBONE_DIR), specs, heads) if heads else []
+    rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
     rows += evaluation.run_baselines()
     if not rows:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
     write_text(run_dir / "summary.txt", format_table(rows) + "\n")
     return rows
+
+
+def select(run_dir: Path, cfg: SelectConfig, expected_backbone: str | None = None,
+           source_options: SourceOptions | None = None, precision: str = "auto") -> dict:
+    """Sweep timesteps and blocks on the validation draw; store the choice in ``RUN/selection.json``."""
+    run_dir = Path(run_dir)
+    _, backbone, checkpoint, source = _open_run(run_dir, expected_backbone, source_options, precision)
+    return run_selection(run_dir, backbone, checkpoint, source, cfg)

@@ -3,8 +3,10 @@ a progress bar, an atomic checkpoint per epoch, resume, and a clear error on a
 non-finite loss.
 
 A trainable model is an ``nn.Module`` with ``training_loss(*batch) -> (loss, logs)``,
-where ``batch`` is one minibatch of the tensors given to :meth:`Trainer.fit`.
-Only this module picks the device and the precision.
+where ``batch`` is one minibatch of the tensors given to :meth:`Trainer.fit`, and
+optionally ``after_optimizer_step()`` (called after every step, e.g. for EMA weights).
+Only this module picks the device and the precision, for training and for
+inference (:func:`inference_device`, :func:`inference_autocast`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,22 @@ def make_accelerator(precision: str = "auto", cpu: bool = False) -> Accelerator:
     return Accelerator(mixed_precision=mixed, cpu=cpu)
 
 
+def inference_device(cpu: bool = False) -> torch.device:
+    """Where feature extraction and sampling run: the GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
+
+
+def inference_autocast(precision: str, device: torch.device):
+    """An autocast context: bf16 where :func:`choose_mixed_precision` picks it, else a no-op."""
+    mixed = choose_mixed_precision(precision, cpu=device.type == "cpu")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed == "bf16")
+
+
+def resolved_precision(precision: str, device: torch.device) -> str:
+    """``bf16`` or ``fp32``: what ``precision`` means on ``device`` (recorded with cached features)."""
+    return "bf16" if choose_mixed_precision(precision, cpu=device.type == "cpu") == "bf16" else "fp32"
+
+
 # -- optimizer state <-> safetensors -------------------------------------------
 def _optimizer_to_tensors(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     tensors, scalars = {}, {}
@@ -115,6 +133,8 @@ class Trainer:
     def fit(self, *tensors: torch.Tensor, resume: bool = False) -> dict:
         """Train on minibatches of ``tensors`` (first dim = examples); returns a summary."""
         cfg = self.config
+        if cfg.schedule not in ("constant", "cosine"):
+            raise FewgenError(f"--schedule must be constant or cosine, got '{cfg.schedule}'")
         accelerator = make_accelerator(cfg.precision, cfg.cpu)
         dataset = TensorDataset(*tensors)
         batch_size = min(cfg.batch_size, len(dataset))
@@ -123,7 +143,8 @@ class Trainer:
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
         fused = accelerator.device.type in ("cpu", "cuda")  # one kernel per step: 10x faster on CPU for ResNet-18
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]  # not EMA copies
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
         scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
             if cfg.schedule == "cosine"
@@ -153,6 +174,9 @@ class Trainer:
                 accelerator.backward(loss)
                 opt.step()
                 scheduler.step()
+                after_step = getattr(accelerator.unwrap_model(model), "after_optimizer_step", None)
+                if after_step is not None:
+                    after_step()  # e.g. an EMA update
                 step += 1
                 last_loss = loss.item()
                 bar.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in logs.items()})

@@ -9,13 +9,16 @@ from fewgen.backbones import BACKBONES, FeatureSpec, get_backbone_class, load_ba
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig
 
-TINY = {"pixels": {}, "vae": {"channels": 8, "latent_dim": 4}}
+TINY = {"pixels": {}, "vae": {"channels": 8, "latent_dim": 4}, "ddpm": {"preset": "tiny"}}
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 10, 14)]
 
 
-def make(name: str, shape=(1, 8, 8)):
+def make(name: str, shape=(1, 8, 8), precision: str = "fp32"):
+    """A tiny backbone; fp32 features so that tight tolerances hold (bf16 has its own tests)."""
     cls = get_backbone_class(name)
-    return cls(cls.Config(**TINY[name]), shape)
+    backbone = cls(cls.Config(**TINY[name]), shape)
+    backbone.precision = precision
+    return backbone
 
 
 def images(n: int, shape, seed=0) -> torch.Tensor:
@@ -55,6 +58,7 @@ def test_save_load_round_trip(name, tmp_path):
     backbone.fit(images(32, (1, 8, 8)), TrainConfig(epochs=1, batch_size=16, progress=False))
     backbone.save(tmp_path)
     again = load_backbone(tmp_path)
+    again.precision = backbone.precision
     assert type(again) is type(backbone) and again.config == backbone.config
     x = images(6, (1, 8, 8), seed=2)
     for spec in backbone.default_specs():
@@ -75,3 +79,13 @@ def test_wrong_image_shape_is_a_clear_error():
 def test_unknown_backbone():
     with pytest.raises(FewgenError, match="unknown backbone 'gan9000'"):
         get_backbone_class("gan9000")
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_spec_fields_a_backbone_does_not_read_are_errors(name):
+    backbone = make(name)
+    reads = {k for spec in backbone.default_specs() for k in spec.to_dict()}
+    for field, value in (("part", "stacked"), ("layers", ("up0",)), ("timestep", (5,)), ("pool", "2x2"), ("weights", "raw")):
+        if field not in reads and not (name == "ddpm" and field in ("pool", "weights")):
+            with pytest.raises(FewgenError, match="does not read"):
+                backbone.check_spec(FeatureSpec(**{field: value}))

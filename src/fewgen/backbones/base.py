@@ -38,13 +38,19 @@ class FeatureSpec:
     layers: tuple[str, ...] | None = None
     timestep: tuple[int, ...] | None = None
     pool: str = "mean"
+    weights: str | None = None  # which weights to read, e.g. the DDPM's "ema" or "raw"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FeatureSpec":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()})
+
     def label(self) -> str:
-        """A short human name, e.g. ``part=stacked``."""
-        return ",".join(f"{k}={v}" for k, v in self.to_dict().items() if k != "pool" or v != "mean") or "default"
+        """A short human name, e.g. ``part=stacked`` or ``layers=up0+up1,timestep=50``."""
+        shown = {k: ("+".join(map(str, v)) if isinstance(v, list) else v) for k, v in self.to_dict().items()}
+        return ",".join(f"{k}={v}" for k, v in shown.items() if k != "pool" or v != "mean") or "default"
 
 
 def register(cls: type["Backbone"]) -> type["Backbone"]:
@@ -90,6 +96,11 @@ class Backbone(ABC):
     def __init__(self, config: Any = None, image_shape: tuple[int, int, int] = (1, 28, 28)):
         self.config = config if config is not None else self.Config()
         self.image_shape = tuple(int(s) for s in image_shape)
+        self.precision = "auto"  # feature precision: auto | bf16 | fp32 (see fewgen.train)
+
+    def feature_precision(self) -> str:
+        """``bf16`` or ``fp32``: the arithmetic :meth:`features` uses now (part of the feature cache key)."""
+        return "fp32"
 
     # -- the protocol -------------------------------------------------------
     @abstractmethod
@@ -110,6 +121,16 @@ class Backbone(ABC):
 
     def check_spec(self, spec: FeatureSpec) -> None:
         """Raise :class:`FewgenError` if this backbone cannot read ``spec``."""
+        self.reject_unused(spec, set())
+
+    def reject_unused(self, spec: FeatureSpec, reads: set[str]) -> None:
+        """Raise if ``spec`` sets a field this backbone does not read (never ignore a request silently)."""
+        unused = [k for k, v in spec.to_dict().items() if k not in reads and not (k == "pool" and v == "mean")]
+        if unused:
+            option = {"part": "--parts", "layers": "--blocks", "timestep": "--timesteps", "pool": "--pool", "weights": "--weights"}
+            reads_text = ", ".join(option[k] for k in sorted(reads)) or "no feature options"
+            raise FewgenError(f"the {self.name} backbone does not read {', '.join(option[k] for k in unused)}; "
+                              f"it reads {reads_text}")
 
     # -- persistence ----------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from fewgen.atomic import save_tensors
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.errors import FewgenError
-from fewgen.train import TrainConfig, Trainer
+from fewgen.train import TrainConfig, Trainer, inference_autocast, inference_device, resolved_precision
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -39,6 +39,16 @@ class TorchBackbone(Backbone):
         self.model = trainer.model.eval()
         return summary
 
+    def feature_precision(self) -> str:
+        return resolved_precision(self.precision, inference_device())
+
+    def placed_model(self) -> torch.nn.Module:
+        """The model in eval mode on the inference device (moved there once)."""
+        device = inference_device()
+        if next(self.model.parameters()).device != device:
+            self.model.to(device)
+        return self.model.eval()
+
     @torch.no_grad()
     def features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.image_shape:
@@ -47,12 +57,13 @@ class TorchBackbone(Backbone):
                 "use the dataset it was pretrained on"
             )
         self.check_spec(spec)
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        return self._features(x.to(device), spec).float().cpu()
+        device = next(self.placed_model().parameters()).device
+        with inference_autocast(self.precision, device):
+            return self._features(x.to(device), spec).float().cpu()
 
     def _save_weights(self, directory: Path) -> None:
-        save_tensors(Path(directory) / WEIGHTS_FILE, self.model.state_dict(), {"backbone": self.name})
+        weights = {k: v.cpu() for k, v in self.model.state_dict().items()}
+        save_tensors(Path(directory) / WEIGHTS_FILE, weights, {"backbone": self.name})
 
     def _load_weights(self, directory: Path) -> None:
         path = Path(directory) / WEIGHTS_FILE

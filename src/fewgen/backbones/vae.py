@@ -113,6 +113,7 @@ class VAEBackbone(TorchBackbone):
         return [FeatureSpec(part=p) for p in PARTS]
 
     def check_spec(self, spec: FeatureSpec) -> None:
+        self.reject_unused(spec, {"part"})
         if spec.part not in PARTS:
             raise FewgenError(f"the vae reads --part encoder, decoder or stacked, not '{spec.part}'")
 

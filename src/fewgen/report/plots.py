@@ -55,3 +55,38 @@ def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_h
     save_figure(fig, path)
     plt.close(fig)
     return Path(path)
+
+
+def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: str = "") -> Path:
+    """Validation accuracy vs diffusion timestep (the paper's Fig. 1, scored on validation, not test).
+
+    One line per block subset, for the head ``fewgen select`` chose; 95% CI bands;
+    the chosen (blocks, t) is starred.
+    """
+    from fewgen.select import sweep_table
+
+    table = {key: value for key, value in sweep_table(rows).items() if key[2] == selection["head"]}
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10")
+    subsets = list(dict.fromkeys(blocks for blocks, _, _ in table))
+    for i, blocks in enumerate(subsets):
+        points = sorted((t, mean, half) for (b, t, _), (mean, half, _) in table.items() if b == blocks)
+        ts = [p[0] for p in points]
+        mean = [100 * p[1] for p in points]
+        half = [100 * p[2] for p in points]
+        ax.plot(ts, mean, marker="o", markersize=3, color=colours(i % 10), label="+".join(blocks))
+        ax.fill_between(ts, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
+                        color=colours(i % 10), alpha=0.12)
+    t_best = selection["spec"]["timestep"][0]
+    ax.axvline(t_best, color="black", linestyle=":", linewidth=1)
+    ax.plot([t_best], [100 * selection["val_accuracy"]], marker="*", markersize=14, color="black",
+            label=f"chosen: {'+'.join(selection['spec']['layers'])}, t={t_best}")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("diffusion timestep t (0 = clean image)")
+    ax.set_ylabel(f"validation accuracy (%), head={selection['head']}")
+    ax.set_title(title or "validation accuracy vs timestep (mean, 95% CI band)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    save_figure(fig, path)
+    plt.close(fig)
+    return Path(path)

@@ -18,7 +18,7 @@ def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int,
     """``{method: {shots: (mean, ci_half_width, n_seeds)}}`` in the order methods first appear."""
     groups: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        if row.get(metric) is not None:
+        if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate":  # not `select` sweep rows
             groups[method_name(row)][row["shots"]].append(row[metric])
     return {
         method: {k: (*mean_ci(v), len(v)) for k, v in sorted(by_shots.items())}

@@ -1,0 +1,225 @@
+"""A DDPM (Ho et al., 2020) on diffusers' ``UNet2DModel`` and ``DDPMScheduler``, and its features.
+
+Features follow "Few Shot Generative Classification" (Sec. 2.1-2.2): noise an
+image to timestep t, run the UNet once, average the output of each decoder (up)
+block over space and concatenate. Optional k x k adaptive pooling follows
+"Diffusion Models Beat GANs on Image Classification" (Mukhopadhyay et al., 2023).
+
+Deterministic by construction: the noise for an image is drawn from a generator
+seeded by a hash of the image's pixels and the timestep, so the same image gives
+the same features whatever its batch, position or index; t = 0 reads the clean
+image. Features come from EMA weights by default (``spec.weights = "raw"`` for the
+trained weights). The network (diffusers' model) and the process (diffusers'
+schedulers) stay apart, as in diffusers itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from fewgen.backbones.base import FeatureSpec, register
+from fewgen.backbones.torch_backbone import TorchBackbone
+from fewgen.errors import FewgenError
+from fewgen.train import inference_autocast
+
+# Widths per UNet level; each level but the last halves the resolution.
+PRESETS: dict[str, dict] = {
+    "tiny": {"block_out_channels": (8, 16), "layers_per_block": 1, "norm_num_groups": 4, "attention": ()},
+    "small": {"block_out_channels": (32, 64, 64), "layers_per_block": 1, "norm_num_groups": 8, "attention": ()},
+    "base": {"block_out_channels": (64, 128, 256, 256), "layers_per_block": 2, "norm_num_groups": 32, "attention": (2,)},
+}
+WEIGHTS = ("ema", "raw")
+SAMPLERS = ("ddim", "ddpm")
+DEFAULT_TIMESTEP = 100
+_POOL = re.compile(r"^(\d+)x\1$")
+
+
+@dataclass
+class DDPMConfig:
+    """``preset``: UNet size (tiny | small | base); ``train_timesteps``: T of the linear-beta
+    DDPM process; ``ema_decay``: EMA of the weights (with the usual (1+n)/(10+n) warm-up);
+    ``sampler`` / ``sample_steps``: how ``sample`` generates (DDIM with few steps, or full DDPM)."""
+
+    preset: str = "small"
+    train_timesteps: int = 1000
+    beta_schedule: str = "linear"
+    ema_decay: float = 0.999
+    sampler: str = "ddim"
+    sample_steps: int = 50
+
+
+def _ema_update(decay: float):
+    """EMA with warm-up, ``decay_n = min(decay, (1 + n) / (10 + n))`` (as in TF's ExponentialMovingAverage)."""
+
+    @torch.no_grad()
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], n_averaged) -> None:
+        n = float(n_averaged)
+        torch._foreach_lerp_(ema_params, params, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return update
+
+
+class DiffusionModel(nn.Module):
+    """The UNet, its EMA copy, and the noise process. Images are uint8 ``[B, C, H, W]``; the
+    network sees them in [-1, 1], padded (with black) to a size every UNet level divides."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: DDPMConfig):
+        super().__init__()
+        if cfg.preset not in PRESETS:
+            raise FewgenError(f"ddpm option preset={cfg.preset} is unknown; use one of {', '.join(PRESETS)}")
+        if cfg.sampler not in SAMPLERS:
+            raise FewgenError(f"ddpm option sampler={cfg.sampler} is unknown; use one of {', '.join(SAMPLERS)}")
+        preset = PRESETS[cfg.preset]
+        c, h, w = image_shape
+        levels = len(preset["block_out_channels"])
+        multiple = 2 ** (levels - 1)
+        self.image_shape = image_shape
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        self.pad = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)  # left, right, top, bottom
+        down = tuple("AttnDownBlock2D" if i in preset["attention"] else "DownBlock2D" for i in range(levels))
+        up = tuple("AttnUpBlock2D" if levels - 1 - i in preset["attention"] else "UpBlock2D" for i in range(levels))
+        self.unet = UNet2DModel(
+            sample_size=(h + pad_h, w + pad_w), in_channels=c, out_channels=c, down_block_types=down, up_block_types=up,
+            block_out_channels=preset["block_out_channels"], layers_per_block=preset["layers_per_block"],
+            norm_num_groups=preset["norm_num_groups"],
+        )
+        self.ema = AveragedModel(self.unet, multi_avg_fn=_ema_update(cfg.ema_decay))
+        self.ema.requires_grad_(False)
+        self.scheduler = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                                       prediction_type="epsilon")
+
+    def to_network(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, C, H, W]`` -> float ``[B, C, H', W']`` in [-1, 1], padded with -1."""
+        return F.pad(x.float() / 127.5 - 1.0, self.pad, value=-1.0)
+
+    def to_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Network space ``[B, C, H', W']`` -> uint8 ``[B, C, H, W]`` (padding cropped)."""
+        _, h, w = self.image_shape
+        left, _, top, _ = self.pad
+        x = x[:, :, top : top + h, left : left + w]
+        return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The simple DDPM loss: MSE between the noise and the UNet's prediction of it, t ~ U{0..T-1}."""
+        x0 = self.to_network(x)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)
+        predicted = self.unet(self.scheduler.add_noise(x0, noise, t), t).sample
+        loss = F.mse_loss(predicted.float(), noise)
+        return loss, {}
+
+    def after_optimizer_step(self) -> None:
+        self.ema.update_parameters(self.unet)
+
+    def network(self, weights: str = "ema") -> UNet2DModel:
+        return self.ema.module if weights == "ema" else self.unet
+
+
+def image_noise(x: torch.Tensor, timestep: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """One N(0, I) draw of ``shape`` per image, seeded by the image's bytes and the timestep: ``[B, *shape]``."""
+    draws = []
+    for image in x.cpu():
+        digest = hashlib.blake2b(image.numpy().tobytes() + timestep.to_bytes(4, "little"), digest_size=8).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+        draws.append(torch.randn(shape, generator=generator))
+    return torch.stack(draws).to(x.device)
+
+
+@register
+class DDPMBackbone(TorchBackbone):
+    name = "ddpm"
+    Config = DDPMConfig
+
+    def build_model(self) -> nn.Module:
+        return DiffusionModel(self.image_shape, self.config)
+
+    def block_names(self) -> list[str]:
+        """``up0`` (lowest resolution) ... ``upN``, then ``mid``."""
+        return [f"up{i}" for i in range(len(self.model.unet.up_blocks))] + ["mid"]
+
+    def default_specs(self) -> list[FeatureSpec]:
+        """Every up block at t = 100; ``fewgen select`` chooses t and blocks on validation."""
+        return [FeatureSpec(layers=tuple(self.block_names()[:-1]), timestep=(DEFAULT_TIMESTEP,))]
+
+    def check_spec(self, spec: FeatureSpec) -> None:
+        names = self.block_names()
+        self.reject_unused(spec, {"layers", "timestep", "pool", "weights"})
+        unknown = [b for b in spec.layers or () if b not in names]
+        if unknown:
+            raise FewgenError(f"the ddpm has no block {', '.join(unknown)}; use some of: {', '.join(names)}")
+        top = self.config.train_timesteps - 1
+        bad = [t for t in spec.timestep or () if not 0 <= t <= top]
+        if bad:
+            raise FewgenError(f"--timesteps must lie in 0..{top}, got {', '.join(map(str, bad))}")
+        if spec.pool != "mean" and not _POOL.match(spec.pool):
+            raise FewgenError(f"--pool must be 'mean' or KxK like 2x2, got '{spec.pool}'")
+        if spec.weights not in (None, *WEIGHTS):
+            raise FewgenError(f"--weights must be ema or raw, got '{spec.weights}'")
+
+    def block_dims(self, pool: str = "mean") -> dict[str, int]:
+        """Feature width of each block under ``pool``."""
+        cells = 1 if pool == "mean" else int(_POOL.match(pool).group(1)) ** 2
+        unet = self.model.unet
+        widths = [block.resnets[-1].out_channels for block in unet.up_blocks] + [unet.mid_block.resnets[-1].out_channels]
+        return {name: width * cells for name, width in zip(self.block_names(), widths)}
+
+    def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
+        """For each t: the chosen blocks' activations, pooled and concatenated -> ``[B, len(t) * sum(dims)]``."""
+        net = self.model.network(spec.weights or "ema")
+        layers = spec.layers or tuple(self.block_names()[:-1])
+        blocks = {f"up{i}": b for i, b in enumerate(net.up_blocks)} | {"mid": net.mid_block}
+        captured: dict[str, torch.Tensor] = {}
+        hooks = [blocks[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
+                 for name in layers]
+        try:
+            parts = []
+            x0 = self.model.to_network(x)
+            for t in spec.timestep or (DEFAULT_TIMESTEP,):
+                noise = image_noise(x, t, tuple(x0.shape[1:])).to(x0.dtype)
+                steps = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
+                xt = x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps)
+                net(xt, steps)
+                parts += [self._pool(captured[name], spec.pool) for name in layers]
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return torch.cat(parts, dim=1)
+
+    @staticmethod
+    def _pool(activation: torch.Tensor, pool: str) -> torch.Tensor:
+        """``[B, C, h, w]`` -> ``[B, C]`` (mean) or ``[B, C * k * k]`` (k x k adaptive average pool)."""
+        activation = activation[0] if isinstance(activation, tuple) else activation
+        if pool == "mean":
+            return activation.float().mean(dim=(2, 3))
+        k = int(_POOL.match(pool).group(1))
+        return F.adaptive_avg_pool2d(activation.float(), k).flatten(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, steps: int | None = None, sampler: str | None = None) -> torch.Tensor:
+        """Reverse diffusion from pure noise with the EMA UNet -> uint8 ``[n, C, H, W]``.
+
+        DDIM (Song et al., 2021) with ``steps`` steps, or the full ancestral DDPM chain."""
+        sampler = sampler or self.config.sampler
+        net = self.placed_model().network("ema")
+        device = next(net.parameters()).device
+        process = (DDIMScheduler.from_config(self.model.scheduler.config) if sampler == "ddim"
+                   else DDPMScheduler.from_config(self.model.scheduler.config))
+        process.set_timesteps(steps or (self.config.sample_steps if sampler == "ddim" else self.config.train_timesteps))
+        generator = torch.Generator().manual_seed(seed)
+        c = self.image_shape[0]
+        size = self.model.unet.config.sample_size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        x = torch.randn((n, c, *size), generator=generator).to(device)
+        for t in process.timesteps:
+            with inference_autocast(self.precision, device):
+                eps = net(x, t.to(device)).sample.float()
+            x = process.step(eps, t, x, generator=generator).prev_sample
+        return self.model.to_images(x.cpu())

@@ -1,0 +1,150 @@
+"""Choose the diffusion timestep and the UNet blocks on the validation draw only.
+
+The paper (Sec. 2.2, Fig. 1) swept the forward-noise timestep with a two-layer
+head on 16 images per class, 5 repeats, and kept the best t; it scored on the
+test split. Here every score comes from the validation draw, taken from the
+train split: a head is fitted on a seeded labeled draw (which excludes the
+validation images) and scored on the validation images. The test split is
+never touched; :func:`run_selection` does not even need one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score
+from tqdm.auto import tqdm
+
+from fewgen import __version__
+from fewgen.atomic import append_jsonl, write_json
+from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.data.sources import Source
+from fewgen.data.splits import labeled_draw, validation_draw
+from fewgen.errors import FewgenError
+from fewgen.evaluate import RESULTS_FILE
+from fewgen.features import FeatureCache
+from fewgen.heads import HEADS, make_head
+from fewgen.stats import mean_ci
+
+SELECTION_FILE = "selection.json"
+SWEEP_PLOT = "timestep_sweep.png"
+DEFAULT_TIMESTEPS = (0, 10, 25, 50, 100, 200, 350, 500, 750)
+
+
+@dataclass
+class SelectConfig:
+    """The sweep: timesteps x block subsets x heads x seeded draws of ``shots`` per class."""
+
+    timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS
+    blocks: tuple[tuple[str, ...], ...] | None = None  # None: each up block, all up blocks, all up blocks + mid
+    shots: int = 16
+    seeds: int = 5
+    heads: tuple[str, ...] = ("mlp", "logreg")
+    val_per_class: int = 16
+    pool: str = "mean"
+    weights: str | None = None
+    progress: bool = True
+
+    def check(self, backbone: Backbone) -> None:
+        if not hasattr(backbone, "block_dims"):
+            raise FewgenError(f"'fewgen select' sweeps diffusion timesteps and blocks; backbone '{backbone.name}' has none")
+        for name in self.heads:
+            if name not in HEADS:
+                raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
+        if self.seeds < 1 or self.shots < 1:
+            raise FewgenError("--seeds and --shots must be at least 1")
+        for subset in self.subsets(backbone):
+            backbone.check_spec(FeatureSpec(layers=subset, timestep=self.timesteps, pool=self.pool, weights=self.weights))
+
+    def subsets(self, backbone) -> tuple[tuple[str, ...], ...]:
+        if self.blocks:
+            return self.blocks
+        up = tuple(b for b in backbone.block_names() if b != "mid")
+        return (*((b,) for b in up), up, (*up, "mid"))
+
+
+def _columns(dims: dict[str, int], subset: tuple[str, ...]) -> np.ndarray:
+    """Column indices of ``subset`` inside features that concatenate every block in ``dims`` order."""
+    starts = np.cumsum([0, *dims.values()])
+    offsets = dict(zip(dims, starts))
+    return np.concatenate([np.arange(offsets[b], offsets[b] + dims[b]) for b in subset])
+
+
+def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: Source, cfg: SelectConfig,
+                  eval_id: str | None = None) -> dict:
+    """Sweep, append ``stage=select`` rows to results.jsonl, store and return the chosen spec."""
+    cfg.check(backbone)
+    run_dir = Path(run_dir)
+    eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
+    labels = source.train.labels
+    y = labels.numpy()
+    val = validation_draw(labels, cfg.val_per_class, source.class_names)
+    draws = {seed: labeled_draw(labels, cfg.shots, seed, exclude=val, class_names=source.class_names)
+             for seed in range(cfg.seeds)}
+    union = np.unique(np.concatenate([val, *draws.values()]))
+    every_block = tuple(backbone.block_dims(cfg.pool))
+    dims = backbone.block_dims(cfg.pool)
+    cache, rows = FeatureCache(run_dir), []
+    for t in tqdm(cfg.timesteps, desc="timesteps", disable=not cfg.progress, leave=False):
+        full = FeatureSpec(layers=every_block, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
+        features = cache.get(backbone, checkpoint, full, "train", union, source.train.images)
+        group = []
+        for subset in cfg.subsets(backbone):
+            x = features[:, _columns(dims, subset)]
+            spec = FeatureSpec(layers=subset, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
+            for seed, idx in draws.items():
+                for head_name in cfg.heads:
+                    t0 = time.perf_counter()
+                    head = make_head(head_name, random_state=seed).fit(x[np.searchsorted(union, idx)], y[idx])
+                    score = accuracy_score(y[val], head.predict(x[np.searchsorted(union, val)]))
+                    group.append({
+                        "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
+                        "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,
+                        "accuracy": None, "val_accuracy": float(score), "n_val": int(len(val)),
+                        "fit_seconds": time.perf_counter() - t0, "eval_id": eval_id, "fewgen_version": __version__,
+                    })
+        append_jsonl(run_dir / RESULTS_FILE, group)
+        rows += group
+    selection = choose(rows)
+    selection.update(checkpoint=checkpoint, shots=cfg.shots, seeds=cfg.seeds, val_per_class=cfg.val_per_class,
+                     timesteps=list(cfg.timesteps), blocks=[list(s) for s in cfg.subsets(backbone)],
+                     heads=list(cfg.heads), eval_id=eval_id, scored_on="validation draw (train split)")
+    write_json(run_dir / SELECTION_FILE, selection)
+    from fewgen.report.plots import plot_timestep_sweep
+
+    plot_timestep_sweep(rows, run_dir / SWEEP_PLOT, selection, title=f"{source.name}: validation accuracy vs timestep")
+    return selection
+
+
+def sweep_table(rows: list[dict]) -> dict[tuple[tuple[str, ...], int, str], tuple[float, float, int]]:
+    """``{(blocks, t, head): (mean, ci_half_width, n)}`` of validation accuracy over the seeds."""
+    scores: dict[tuple, list[float]] = {}
+    for row in rows:
+        if row.get("stage") == "select":
+            key = (tuple(row["spec"]["layers"]), row["spec"]["timestep"][0], row["head"])
+            scores.setdefault(key, []).append(row["val_accuracy"])
+    return {key: (*mean_ci(values), len(values)) for key, values in scores.items()}
+
+
+def choose(rows: list[dict]) -> dict:
+    """The (blocks, t, head) with the best mean validation accuracy; ties go to the first swept."""
+    table = sweep_table(rows)
+    (blocks, t, head), (mean, half, n) = max(table.items(), key=lambda item: item[1][0])
+    spec = next(r["spec"] for r in rows if r.get("stage") == "select" and tuple(r["spec"]["layers"]) == blocks
+                and r["spec"]["timestep"][0] == t)
+    return {"spec": spec, "head": head, "val_accuracy": mean, "val_ci": half, "n_seeds": n}
+
+
+def read_selection(run_dir: Path, checkpoint: str) -> FeatureSpec | None:
+    """The spec ``fewgen select`` stored for this checkpoint, or None."""
+    path = Path(run_dir) / SELECTION_FILE
+    if not path.is_file():
+        return None
+    selection = json.loads(path.read_text())
+    if selection.get("checkpoint") != checkpoint:
+        return None
+    return FeatureSpec.from_dict(selection["spec"])

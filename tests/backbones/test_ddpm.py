@@ -1,0 +1,134 @@
+"""The ddpm backbone: loss, EMA, seeded per-image noise, timestep and block specs, sampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fewgen.backbones import FeatureSpec
+from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig, image_noise
+from fewgen.errors import FewgenError
+from fewgen.train import TrainConfig
+
+TINY = DDPMConfig(preset="tiny")
+
+
+def images(n: int, shape=(1, 8, 8), seed=0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, *shape), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def tiny(shape=(1, 8, 8), precision="fp32") -> DDPMBackbone:
+    backbone = DDPMBackbone(TINY, shape)
+    backbone.precision = precision
+    return backbone
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 10, 14)])
+def test_loss_is_finite_and_trains_only_the_unet(shape):
+    model = tiny(shape).model.train()
+    torch.manual_seed(0)
+    loss, _ = model.training_loss(images(4, shape))
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    assert all(p.grad is not None for p in model.unet.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in model.ema.parameters())
+
+
+def test_padding_round_trips_to_the_image():
+    model = tiny((1, 10, 14)).model
+    x = images(3, (1, 10, 14))
+    padded = model.to_network(x)
+    assert padded.shape[-2] % 2 == 0 and padded.shape[-1] % 2 == 0 and padded.min() >= -1 and padded.max() <= 1
+    assert torch.equal(model.to_images(padded), x)
+
+
+def test_small_preset_pads_28_and_8_and_keeps_32():
+    for side, padded in ((28, 28), (8, 8), (32, 32), (30, 32)):
+        model = DDPMBackbone(DDPMConfig(preset="small"), (1, side, side)).model
+        assert model.to_network(images(1, (1, side, side))).shape[-1] == padded
+
+
+def test_ema_updates_and_stays_apart_from_the_raw_weights():
+    backbone = tiny()
+    before = {k: v.clone() for k, v in backbone.model.ema.module.state_dict().items()}
+    summary = backbone.fit(images(64), TrainConfig(epochs=2, batch_size=16, lr=1e-2, progress=False))
+    ema, raw = backbone.model.ema, backbone.model.unet
+    assert int(ema.n_averaged) == summary["steps"] == 8
+    changed = [k for k, v in ema.module.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "EMA weights never moved"
+    assert not torch.equal(ema.module.conv_in.weight, raw.conv_in.weight)
+    x, spec = images(4, seed=3), FeatureSpec(timestep=(50,))
+    assert not torch.allclose(backbone.features(x, spec), backbone.features(x, FeatureSpec(timestep=(50,), weights="raw")))
+
+
+def test_noise_is_seeded_by_the_image_not_its_batch():
+    x = images(6)
+    first = image_noise(x, 100, (1, 8, 8))
+    assert torch.equal(image_noise(x[3:4], 100, (1, 8, 8))[0], first[3])
+    assert torch.equal(image_noise(x.flip(0), 100, (1, 8, 8)), first.flip(0))
+    assert not torch.equal(image_noise(x, 101, (1, 8, 8)), first)
+    assert not torch.equal(first[0], first[1])
+
+
+def test_timestep_zero_reads_the_clean_image_and_differs_from_noised():
+    backbone = tiny()
+    x = images(5)
+    clean = backbone.features(x, FeatureSpec(timestep=(0,)))
+    noised = backbone.features(x, FeatureSpec(timestep=(500,)))
+    assert not torch.allclose(clean, noised)
+    assert torch.equal(noised, backbone.features(x, FeatureSpec(timestep=(500,))))
+    both = backbone.features(x, FeatureSpec(timestep=(0, 500)))
+    torch.testing.assert_close(both, torch.cat([clean, noised], dim=1))
+
+
+def test_blocks_and_pooling_set_the_dimension():
+    backbone = tiny()
+    dims = backbone.block_dims()
+    assert set(dims) == {"up0", "up1", "mid"}
+    x = images(3)
+    for layers in (("up0",), ("up1",), ("up0", "up1", "mid")):
+        assert backbone.features(x, FeatureSpec(layers=layers, timestep=(10,))).shape == (3, sum(dims[b] for b in layers))
+    grid = backbone.features(x, FeatureSpec(layers=("up1",), timestep=(10,), pool="2x2"))
+    assert grid.shape == (3, 4 * dims["up1"]) == (3, backbone.block_dims("2x2")["up1"])
+    # the default spec is every up block, without the mid block
+    assert backbone.features(x, backbone.default_specs()[0]).shape == (3, dims["up0"] + dims["up1"])
+
+
+def test_bf16_features_are_close_to_fp32_and_batch_independent():
+    backbone = tiny(precision="bf16")
+    x = images(8)
+    spec = FeatureSpec(timestep=(100,))
+    whole = backbone.features(x, spec)
+    one_by_one = torch.cat([backbone.features(x[i : i + 1], spec) for i in range(len(x))])
+    torch.testing.assert_close(one_by_one, whole, rtol=0.05, atol=0.05)
+    backbone.precision = "fp32"
+    torch.testing.assert_close(backbone.features(x, spec), whole, rtol=0.05, atol=0.05)
+    assert backbone.feature_precision() == "fp32"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (FeatureSpec(layers=("up7",), timestep=(5,)), "no block up7"),
+        (FeatureSpec(timestep=(1000,)), "must lie in 0..999"),
+        (FeatureSpec(timestep=(5,), pool="3x4"), "--pool must be"),
+        (FeatureSpec(part="encoder"), "does not read --parts"),
+        (FeatureSpec(timestep=(5,), weights="best"), "--weights must be"),
+    ],
+)
+def test_bad_specs_are_clear_errors(spec, message):
+    with pytest.raises(FewgenError, match=message):
+        tiny().features(images(1), spec)
+
+
+def test_bad_preset_is_a_clear_error():
+    with pytest.raises(FewgenError, match="preset=huge is unknown"):
+        DDPMBackbone(DDPMConfig(preset="huge"), (1, 8, 8))
+
+
+@pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("ddpm", 10)])
+def test_sample_shape_dtype_and_seed(sampler, steps):
+    backbone = tiny((1, 10, 14))
+    first = backbone.sample(3, seed=1, steps=steps, sampler=sampler)
+    assert first.shape == (3, 1, 10, 14) and first.dtype == torch.uint8
+    assert torch.equal(first, backbone.sample(3, seed=1, steps=steps, sampler=sampler))

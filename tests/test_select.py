@@ -1,0 +1,106 @@
+"""`fewgen select`: the timestep/block sweep scores on the validation draw only, and evaluate uses its choice."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fewgen.backbones import FeatureSpec, load_backbone
+from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig
+from fewgen.cli import main
+from fewgen.data.splits import validation_draw
+from fewgen.errors import FewgenError
+from fewgen.report.summary import summarise
+from fewgen.select import SelectConfig, choose, read_selection, run_selection
+
+FAST = SelectConfig(timesteps=(0, 100, 600), shots=2, seeds=2, heads=("logreg",), val_per_class=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "ddpm"
+    assert main(["pretrain", "--run", str(run), "--data", "digits", "--backbone", "ddpm", "-o", "preset=tiny",
+                 "--epochs", "1", "--no-progress"]) == 0
+    return run
+
+
+class Spy(DDPMBackbone):
+    """Records every image the sweep reads."""
+
+    seen: list = []
+
+    def features(self, x, spec):
+        Spy.seen.append(x.clone())
+        return super().features(x, spec)
+
+
+def test_selection_reads_only_the_train_split_and_scores_on_validation(digits, tmp_path):
+    source = dataclasses.replace(digits, test=None)  # a source without a test split: nothing to leak
+    backbone = Spy(DDPMConfig(preset="tiny"), digits.image_shape)
+    chosen = run_selection(tmp_path, backbone, "ckpt", source, FAST)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 * 4 * 2  # timesteps x (up0, up1, up0+up1, up0+up1+mid) x seeds
+    assert all(r["stage"] == "select" and r["accuracy"] is None and r["n_val"] == 40 for r in rows)
+    val = validation_draw(digits.train.labels, 4, digits.class_names)
+    read = np.concatenate([x.numpy() for x in Spy.seen])
+    train = {bytes(img) for img in digits.train.images.numpy()}
+    assert all(bytes(img) in train for img in read)
+    assert {bytes(img) for img in digits.train.images[val].numpy()} <= {bytes(img) for img in read}
+    # the choice is the best mean validation accuracy, and is stored and plotted
+    assert {k: chosen[k] for k in choose(rows)} == choose(rows)
+    means = {}
+    for r in rows:
+        means.setdefault((tuple(r["spec"]["layers"]), r["spec"]["timestep"][0]), []).append(r["val_accuracy"])
+    assert chosen["val_accuracy"] == pytest.approx(max(np.mean(v) for v in means.values()))
+    assert read_selection(tmp_path, "ckpt") == FeatureSpec.from_dict(chosen["spec"])
+    assert read_selection(tmp_path, "another-checkpoint") is None
+    assert (tmp_path / "timestep_sweep.png").stat().st_size > 1000
+    assert summarise(rows) == {}  # sweep rows never enter accuracy tables
+
+
+def test_select_rejects_a_backbone_without_timesteps(digits, tmp_path):
+    from fewgen.backbones.vae import VAEBackbone
+
+    with pytest.raises(FewgenError, match="has none"):
+        run_selection(tmp_path, VAEBackbone(image_shape=digits.image_shape), "c", digits, FAST)
+    with pytest.raises(FewgenError, match="no block up9"):
+        run_selection(tmp_path, DDPMBackbone(DDPMConfig(preset="tiny"), digits.image_shape), "c", digits,
+                      dataclasses.replace(FAST, blocks=(("up9",),)))
+
+
+def test_cli_select_then_evaluate_uses_the_choice(ddpm_run, capsys):
+    assert main(["select", str(ddpm_run), "--timesteps", "0,200", "--shots", "2", "--seeds", "2", "--heads", "logreg",
+                 "--val-per-class", "4", "--blocks", "up0,up0+up1", "--no-progress"]) == 0
+    assert "chosen on validation" in capsys.readouterr().out
+    selection = json.loads((ddpm_run / "selection.json").read_text())
+    assert selection["scored_on"].startswith("validation")
+    assert main(["evaluate", str(ddpm_run), "--shots", "1", "--seeds", "1", "--heads", "logreg", "--baselines", "",
+                 "--val-per-class", "4", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (ddpm_run / "results.jsonl").read_text().splitlines()]
+    evaluated = [r for r in rows if r.get("stage", "evaluate") == "evaluate"]
+    assert evaluated and all(r["spec"] == selection["spec"] for r in evaluated)
+    assert all(r["accuracy"] is not None and r["n_test"] == 500 for r in evaluated)
+
+
+def test_cli_evaluate_spec_options(ddpm_run, capsys):
+    assert main(["evaluate", str(ddpm_run), "--shots", "1", "--seeds", "1", "--heads", "knn", "--baselines", "",
+                 "--val-per-class", "4", "--timesteps", "10,0+50", "--blocks", "up1", "--pool", "2x2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "ddpm[layers=up1,timestep=10,pool=2x2]+knn" in out and "ddpm[layers=up1,timestep=0+50,pool=2x2]+knn" in out
+    backbone = load_backbone(ddpm_run / "backbone")
+    assert backbone.block_dims("2x2")["up1"] == 4 * backbone.block_dims()["up1"]
+
+
+def test_cli_select_errors(ddpm_run, tmp_path, capsys):
+    assert main(["select", str(ddpm_run), "--timesteps", "5,2000", "--no-progress"]) == 2
+    assert "must lie in 0..999" in capsys.readouterr().err
+    assert main(["evaluate", str(ddpm_run), "--parts", "stacked", "--timesteps", "5"]) == 2
+    assert "one or the other" in capsys.readouterr().err
+    vae = tmp_path / "vae"
+    assert main(["pretrain", "--run", str(vae), "--backbone", "vae", "--epochs", "1", "-o", "channels=8", "--no-progress"]) == 0
+    assert main(["select", str(vae), "--no-progress"]) == 2
+    assert "has none" in capsys.readouterr().err
