@@ -84,6 +84,7 @@ def test_cli_select_then_evaluate_uses_the_choice(ddpm_run, capsys):
     evaluated = [r for r in rows if r.get("stage", "evaluate") == "evaluate"]
     assert evaluated and all(r["spec"] == selection["spec"] for r in evaluated)
     assert all(r["accuracy"] is not None and r["n_test"] == 500 for r in evaluated)
+    assert all(r["feature_precision"] in ("bf16", "fp32") for r in evaluated)
 
 
 def test_cli_evaluate_spec_options(ddpm_run, capsys):

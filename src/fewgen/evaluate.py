@@ -150,7 +150,8 @@ class Evaluation:
                     t2 = time.perf_counter()
                     val_pred = head.predict(val_f) if len(val_f) else np.empty(0)
                     group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed,
-                                           pred, val_pred, t1 - t0, t2 - t1, head_params))
+                                           pred, val_pred, t1 - t0, t2 - t1, head_params)
+                                 | {"feature_precision": backbone.feature_precision()})
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
         return rows

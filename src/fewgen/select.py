@@ -105,7 +105,8 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
                         "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
                         "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,
                         "accuracy": None, "val_accuracy": float(score), "n_val": int(len(val)),
-                        "fit_seconds": time.perf_counter() - t0, "eval_id": eval_id, "fewgen_version": __version__,
+                        "fit_seconds": time.perf_counter() - t0, "feature_precision": backbone.feature_precision(),
+                        "eval_id": eval_id, "fewgen_version": __version__,
                     })
         append_jsonl(run_dir / RESULTS_FILE, group)
         rows += group
