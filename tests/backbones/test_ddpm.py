@@ -121,9 +121,13 @@ def test_bad_specs_are_clear_errors(spec, message):
         tiny().features(images(1), spec)
 
 
-def test_bad_preset_is_a_clear_error():
+def test_bad_options_are_clear_errors():
     with pytest.raises(FewgenError, match="preset=huge is unknown"):
         DDPMBackbone(DDPMConfig(preset="huge"), (1, 8, 8))
+    with pytest.raises(FewgenError, match="beta_schedule=cubic is unknown"):
+        DDPMBackbone(DDPMConfig(preset="tiny", beta_schedule="cubic"), (1, 8, 8))
+    with pytest.raises(FewgenError, match="sampler=euler is unknown"):
+        DDPMBackbone(DDPMConfig(preset="tiny", sampler="euler"), (1, 8, 8))
 
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("ddpm", 10)])

@@ -38,6 +38,7 @@ PRESETS: dict[str, dict] = {
 }
 WEIGHTS = ("ema", "raw")
 SAMPLERS = ("ddim", "ddpm")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_TIMESTEP = 100
 _POOL = re.compile(r"^(\d+)x\1$")
 
@@ -75,6 +76,8 @@ class DiffusionModel(nn.Module):
         super().__init__()
         if cfg.preset not in PRESETS:
             raise FewgenError(f"ddpm option preset={cfg.preset} is unknown; use one of {', '.join(PRESETS)}")
+        if cfg.beta_schedule not in BETA_SCHEDULES:
+            raise FewgenError(f"ddpm option beta_schedule={cfg.beta_schedule} is unknown; use one of {', '.join(BETA_SCHEDULES)}")
         if cfg.sampler not in SAMPLERS:
             raise FewgenError(f"ddpm option sampler={cfg.sampler} is unknown; use one of {', '.join(SAMPLERS)}")
         preset = PRESETS[cfg.preset]
