@@ -9,27 +9,19 @@ go to the run's feature cache. The spec to evaluate on test is then the best one
 import sys
 from pathlib import Path
 
-import numpy as np
-from sklearn.metrics import accuracy_score
-
 from fewgen.backbones import FeatureSpec, load_backbone
 from fewgen.backbones.base import checkpoint_hash
 from fewgen.data import load_source
-from fewgen.data.splits import labeled_draw, validation_draw
 from fewgen.features import FeatureCache
-from fewgen.heads import make_head
 from fewgen.runs import read_run_config
+from fewgen.select import SelectionDraws
 from fewgen.stats import mean_ci
 
 run = Path(sys.argv[1])
 backbone = load_backbone(run / "backbone", "ddpm")
 checkpoint = checkpoint_hash(run / "backbone")
 source = load_source(read_run_config(run)["dataset"])
-labels = source.train.labels
-y = labels.numpy()
-val = validation_draw(labels, 16, source.class_names)
-draws = [labeled_draw(labels, 16, seed, exclude=val, class_names=source.class_names) for seed in range(5)]
-union = np.unique(np.concatenate([val, *draws]))
+draws = SelectionDraws.make(source, shots=16, seeds=5, val_per_class=16)  # the draws `fewgen select` uses
 up = ("up0", "up1", "up2")
 variants = [
     FeatureSpec(layers=("up0",), timestep=(50,)),
@@ -45,12 +37,8 @@ variants = [
 cache = FeatureCache(run)
 print(f"{'spec':<50} {'head':<22} val accuracy (16/class, 5 seeds)")
 for spec in variants:
-    x = cache.get(backbone, checkpoint, spec, "train", union, source.train.images)
+    x = cache.get(backbone, checkpoint, spec, "train", draws.union, source.train.images)
     for head_name, params in (("mlp", {}), ("logreg", {}), ("logreg", {"scaling": "global"})):
-        scores = []
-        for seed, idx in enumerate(draws):
-            head = make_head(head_name, random_state=seed, **params).fit(x[np.searchsorted(union, idx)], y[idx])
-            scores.append(accuracy_score(y[val], head.predict(x[np.searchsorted(union, val)])))
-        mean, half = mean_ci(scores)
+        mean, half = mean_ci([draws.score(x, seed, head_name, **params) for seed in draws.labeled])
         label = head_name + (f"({params})" if params else "")
         print(f"{spec.label():<50} {label:<22} {100 * mean:5.1f} ± {100 * half:.1f}   (dim {x.shape[1]})", flush=True)

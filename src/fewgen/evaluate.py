@@ -132,6 +132,7 @@ class Evaluation:
         for spec in specs:
             backbone.check_spec(spec)
         head_params = {"scaling": scaling or self.cfg.scaling}
+        precision = backbone.feature_precision()
         rows = []
         union = self.draws.union
         for spec in specs:
@@ -151,7 +152,7 @@ class Evaluation:
                     val_pred = head.predict(val_f) if len(val_f) else np.empty(0)
                     group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed,
                                            pred, val_pred, t1 - t0, t2 - t1, head_params)
-                                 | {"feature_precision": backbone.feature_precision()})
+                                 | {"feature_precision": precision})
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
         return rows

@@ -74,38 +74,58 @@ def _columns(dims: dict[str, int], subset: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([np.arange(offsets[b], offsets[b] + dims[b]) for b in subset])
 
 
+@dataclass
+class SelectionDraws:
+    """The validation draw and one labeled draw per seed (all from the train split), and their union:
+    features for ``union`` are all a selection needs."""
+
+    val: np.ndarray
+    labeled: dict[int, np.ndarray]
+    union: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def make(cls, source: Source, shots: int, seeds: int, val_per_class: int) -> "SelectionDraws":
+        labels = source.train.labels
+        val = validation_draw(labels, val_per_class, source.class_names)
+        labeled = {seed: labeled_draw(labels, shots, seed, exclude=val, class_names=source.class_names)
+                   for seed in range(seeds)}
+        return cls(val, labeled, np.unique(np.concatenate([val, *labeled.values()])), labels.numpy())
+
+    def score(self, x: np.ndarray, seed: int, head_name: str, **head_params) -> float:
+        """Fit ``head_name`` on seed ``seed``'s draw of ``x`` (rows = ``union``); accuracy on the validation draw."""
+        idx = self.labeled[seed]
+        head = make_head(head_name, random_state=seed, **head_params).fit(x[np.searchsorted(self.union, idx)], self.y[idx])
+        return float(accuracy_score(self.y[self.val], head.predict(x[np.searchsorted(self.union, self.val)])))
+
+
 def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: Source, cfg: SelectConfig,
                   eval_id: str | None = None) -> dict:
     """Sweep, append ``stage=select`` rows to results.jsonl, store and return the chosen spec."""
     cfg.check(backbone)
     run_dir = Path(run_dir)
     eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
-    labels = source.train.labels
-    y = labels.numpy()
-    val = validation_draw(labels, cfg.val_per_class, source.class_names)
-    draws = {seed: labeled_draw(labels, cfg.shots, seed, exclude=val, class_names=source.class_names)
-             for seed in range(cfg.seeds)}
-    union = np.unique(np.concatenate([val, *draws.values()]))
-    every_block = tuple(backbone.block_dims(cfg.pool))
+    draws = SelectionDraws.make(source, cfg.shots, cfg.seeds, cfg.val_per_class)
     dims = backbone.block_dims(cfg.pool)
+    every_block = tuple(dims)
+    precision = backbone.feature_precision()
     cache, rows = FeatureCache(run_dir), []
     for t in tqdm(cfg.timesteps, desc="timesteps", disable=not cfg.progress, leave=False):
         full = FeatureSpec(layers=every_block, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
-        features = cache.get(backbone, checkpoint, full, "train", union, source.train.images)
+        features = cache.get(backbone, checkpoint, full, "train", draws.union, source.train.images)
         group = []
         for subset in cfg.subsets(backbone):
             x = features[:, _columns(dims, subset)]
             spec = FeatureSpec(layers=subset, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
-            for seed, idx in draws.items():
+            for seed in draws.labeled:
                 for head_name in cfg.heads:
                     t0 = time.perf_counter()
-                    head = make_head(head_name, random_state=seed).fit(x[np.searchsorted(union, idx)], y[idx])
-                    score = accuracy_score(y[val], head.predict(x[np.searchsorted(union, val)]))
+                    score = draws.score(x, seed, head_name)
                     group.append({
                         "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
                         "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,
-                        "accuracy": None, "val_accuracy": float(score), "n_val": int(len(val)),
-                        "fit_seconds": time.perf_counter() - t0, "feature_precision": backbone.feature_precision(),
+                        "accuracy": None, "val_accuracy": score, "n_val": int(len(draws.val)),
+                        "fit_seconds": time.perf_counter() - t0, "feature_precision": precision,
                         "eval_id": eval_id, "fewgen_version": __version__,
                     })
         append_jsonl(run_dir / RESULTS_FILE, group)

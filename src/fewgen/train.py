@@ -92,8 +92,7 @@ def inference_device(cpu: bool = False) -> torch.device:
 
 def inference_autocast(precision: str, device: torch.device):
     """An autocast context: bf16 where :func:`choose_mixed_precision` picks it, else a no-op."""
-    mixed = choose_mixed_precision(precision, cpu=device.type == "cpu")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed == "bf16")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolved_precision(precision, device) == "bf16")
 
 
 def resolved_precision(precision: str, device: torch.device) -> str:
@@ -152,6 +151,7 @@ class Trainer:
         )
         start_epoch, step = (self._restore(optimizer, scheduler) if resume else (0, 0))
         model, opt = accelerator.prepare(self.model, optimizer)
+        after_step = getattr(accelerator.unwrap_model(model), "after_optimizer_step", None)  # e.g. an EMA update
         started, last_loss = time.perf_counter(), float("nan")
         for epoch in range(start_epoch, epochs):
             set_seed(cfg.seed * 100_003 + epoch)
@@ -174,9 +174,8 @@ class Trainer:
                 accelerator.backward(loss)
                 opt.step()
                 scheduler.step()
-                after_step = getattr(accelerator.unwrap_model(model), "after_optimizer_step", None)
                 if after_step is not None:
-                    after_step()  # e.g. an EMA update
+                    after_step()
                 step += 1
                 last_loss = loss.item()
                 bar.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in logs.items()})

@@ -57,6 +57,11 @@ class DDPMConfig:
     sample_steps: int = 50
 
 
+def _pool_side(pool: str) -> int:
+    """``mean`` -> 1, ``KxK`` -> K (the pooled grid's side)."""
+    return 1 if pool == "mean" else int(_POOL.match(pool).group(1))
+
+
 def _ema_update(decay: float):
     """EMA with warm-up, ``decay_n = min(decay, (1 + n) / (10 + n))`` (as in TF's ExponentialMovingAverage)."""
 
@@ -169,7 +174,7 @@ class DDPMBackbone(TorchBackbone):
 
     def block_dims(self, pool: str = "mean") -> dict[str, int]:
         """Feature width of each block under ``pool``."""
-        cells = 1 if pool == "mean" else int(_POOL.match(pool).group(1)) ** 2
+        cells = _pool_side(pool) ** 2
         unet = self.model.unet
         widths = [block.resnets[-1].out_channels for block in unet.up_blocks] + [unet.mid_block.resnets[-1].out_channels]
         return {name: width * cells for name, width in zip(self.block_names(), widths)}
@@ -202,8 +207,7 @@ class DDPMBackbone(TorchBackbone):
         activation = activation[0] if isinstance(activation, tuple) else activation
         if pool == "mean":
             return activation.float().mean(dim=(2, 3))
-        k = int(_POOL.match(pool).group(1))
-        return F.adaptive_avg_pool2d(activation.float(), k).flatten(1)
+        return F.adaptive_avg_pool2d(activation.float(), _pool_side(pool)).flatten(1)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, steps: int | None = None, sampler: str | None = None) -> torch.Tensor:

@@ -16,6 +16,23 @@ from fewgen.report.summary import best_by_validation, summarise  # noqa: E402
 BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":")}
 
 
+def _line_with_band(ax, x: list, mean: list[float], half: list[float], label: str, **style) -> None:
+    """One line of means with a shaded mean ± half-width band in the same colour."""
+    ax.plot(x, mean, marker="o", markersize=3, label=label, **style)
+    ax.fill_between(x, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
+                    color=style["color"], alpha=0.12)
+
+
+def _finish(fig, ax, title: str, path: Path) -> Path:
+    """Title, grid and outside legend; write the PNG atomically and free the figure."""
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    save_figure(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
 def _validation_chosen(rows: list[dict]) -> list[dict]:
     """Keep baselines and, per backbone+spec, only the head with the best validation accuracy."""
     chosen = set(best_by_validation(rows).values())
@@ -40,21 +57,14 @@ def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_h
         style = BASELINE_STYLE.get(base, {}) if base not in styled else {}
         styled.add(base)
         style = style or dict(color=colours(i % colours.N), linestyle="-" if base not in BASELINE_STYLE else "-.")
-        ax.plot(shots, mean, marker="o", markersize=3, label=method, **style)
-        ax.fill_between(shots, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
-                        color=style["color"], alpha=0.12)
+        _line_with_band(ax, shots, mean, half, method, **style)
     all_shots = sorted({k for by_shots in table.values() for k in by_shots})
     ax.set_xscale("log", base=2)
     ax.set_xticks(all_shots, [str(k) for k in all_shots])
     ax.set_xlabel("labeled images per class")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title or "accuracy vs labels (mean, 95% CI band)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    save_figure(fig, path)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, ax, title or "accuracy vs labels (mean, 95% CI band)", path)
 
 
 def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: str = "") -> Path:
@@ -74,9 +84,7 @@ def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: st
         ts = [p[0] for p in points]
         mean = [100 * p[1] for p in points]
         half = [100 * p[2] for p in points]
-        ax.plot(ts, mean, marker="o", markersize=3, color=colours(i % 10), label="+".join(blocks))
-        ax.fill_between(ts, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
-                        color=colours(i % 10), alpha=0.12)
+        _line_with_band(ax, ts, mean, half, "+".join(blocks), color=colours(i % 10))
     t_best = selection["spec"]["timestep"][0]
     ax.axvline(t_best, color="black", linestyle=":", linewidth=1)
     ax.plot([t_best], [100 * selection["val_accuracy"]], marker="*", markersize=14, color="black",
@@ -84,9 +92,4 @@ def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: st
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("diffusion timestep t (0 = clean image)")
     ax.set_ylabel(f"validation accuracy (%), head={selection['head']}")
-    ax.set_title(title or "validation accuracy vs timestep (mean, 95% CI band)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    save_figure(fig, path)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, ax, title or "validation accuracy vs timestep (mean, 95% CI band)", path)
