@@ -54,6 +54,36 @@ def test_evaluate_end_to_end(tiny_run, capsys):
     assert files_under(tiny_run / "features") == cached
 
 
+@pytest.mark.parametrize("backbone, options, parts", [
+    ("vqvae", ["channels=8", "codebook_size=16", "code_dim=4"], ["--parts", "encoder"]),
+    ("alae", ["channels=4", "latent_dim=8", "mapping_layers=2"], []),
+])
+def test_new_backbones_pretrain_and_evaluate(tmp_path, capsys, backbone, options, parts):
+    """pretrain writes samples, reconstructions beside originals, and per-epoch logs; evaluate reads the features."""
+    run = tmp_path / backbone
+    argv = ["pretrain", "--run", str(run), "--backbone", backbone, "--epochs", "2", "--no-progress"]
+    assert main(argv + [a for kv in options for a in ("-o", kv)]) == 0
+    out = capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert [row["epoch"] for row in config["pretrain"]["history"]] == [1, 2]
+    if backbone == "vqvae":
+        assert "perplexity" in out and config["pretrain"]["history"][-1]["perplexity"] > 1
+    for name in ("samples.png", "reconstructions.png"):
+        assert config[name.split(".")[0]] == name
+        grid = np.asarray(Image.open(run / name))
+        assert grid.std() > 0  # not blank
+    assert main(["evaluate", str(run), "--heads", "logreg", "--baselines", "", *parts, *FAST_EVAL]) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["backbone"] for r in rows} == {backbone}
+
+
+def test_backbones_command_explains_every_option(capsys):
+    assert main(["backbones"]) == 0
+    out = capsys.readouterr().out
+    for text in ("vqvae: A VQ-VAE", "-o codebook_size=256  number of codes K", "alae: A GAN", "-o r1_gamma=10.0"):
+        assert text in out
+
+
 def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     assert main(["evaluate", "--help"]) == 0

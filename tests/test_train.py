@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from fewgen.errors import FewgenError
-from fewgen.train import TrainConfig, Trainer, choose_mixed_precision
+from fewgen.train import Phase, TrainConfig, Trainer, choose_mixed_precision
 
 
 class Regressor(nn.Module):
@@ -76,3 +76,64 @@ def test_precision_choice():
     assert choose_mixed_precision("auto") in ("bf16", "no")
     with pytest.raises(FewgenError, match="--precision"):
         choose_mixed_precision("fp8")
+
+
+class TwoPhase(nn.Module):
+    """Phase 'a' fits ``first`` to y; phase 'b' fits ``second`` to -y (each its own optimizer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 1)
+        self.second = nn.Linear(3, 1)
+        self.calls = []
+
+    def training_phases(self):
+        return [Phase("a", tuple(self.first.parameters())), Phase("b", tuple(self.second.parameters()), betas=(0.0, 0.99))]
+
+    def training_loss(self, x, y, phase):
+        self.calls.append(phase)
+        layer, target = (self.first, y) if phase == "a" else (self.second, -y)
+        return ((layer(x).squeeze(1) - target) ** 2).mean(), {f"{phase}_seen": 1.0}
+
+
+def test_phases_run_in_order_with_their_own_optimizers(tmp_path):
+    x, y = data()
+    model = TwoPhase()
+    cfg = TrainConfig(epochs=30, batch_size=16, lr=0.05, progress=False, precision="fp32")
+    summary = Trainer(model, cfg, tmp_path).fit(x, y)
+    assert model.calls[:4] == ["a", "b", "a", "b"] and len(model.calls) == 2 * summary["steps"]
+    torch.testing.assert_close(model.first.weight.detach(), torch.tensor([[1.0, -2.0, 0.5]]), atol=0.05, rtol=0)
+    torch.testing.assert_close(model.second.weight.detach(), torch.tensor([[-1.0, 2.0, -0.5]]), atol=0.05, rtol=0)
+    last = summary["history"][-1]
+    assert last["epoch"] == 30 and {"loss", "a_loss", "b_loss", "a_seen", "b_seen"} <= set(last)
+    folder = tmp_path / "epoch_0030"
+    assert (folder / "optimizer_a.safetensors").is_file() and (folder / "optimizer_b.safetensors").is_file()
+
+
+def test_multi_phase_resume_continues_to_the_same_weights(tmp_path):
+    x, y = data()
+    cfg = dict(batch_size=16, lr=0.05, progress=False, precision="fp32")
+    torch.manual_seed(0)
+    start = TwoPhase().state_dict()
+    straight, first, resumed = TwoPhase(), TwoPhase(), TwoPhase()
+    for model in (straight, first, resumed):
+        model.load_state_dict(start)
+    Trainer(straight, TrainConfig(epochs=4, **cfg), tmp_path / "a").fit(x, y)
+    Trainer(first, TrainConfig(epochs=2, **cfg), tmp_path / "b").fit(x, y)
+    summary = Trainer(resumed, TrainConfig(epochs=4, **cfg), tmp_path / "b").fit(x, y, resume=True)
+    assert [row["epoch"] for row in summary["history"]] == [1, 2, 3, 4]
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value)
+
+
+def test_epoch_means_count_each_log_on_the_steps_it_was_given():
+    class Sometimes(Regressor):
+        step = 0
+
+        def training_loss(self, x, y):
+            loss, _ = super().training_loss(x, y)
+            Sometimes.step += 1
+            return loss, ({"rare": 2.0} if Sometimes.step % 2 else {})
+
+    summary = Trainer(Sometimes(), TrainConfig(epochs=1, batch_size=16, progress=False)).fit(*data())
+    assert summary["history"][0]["rare"] == 2.0

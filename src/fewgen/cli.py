@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from fewgen.backbones import BACKBONES, FeatureSpec
+from fewgen.backbones.base import option_help
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
 from fewgen.errors import FewgenError
@@ -32,7 +33,8 @@ def _backbone_options_help() -> str:
     for name, cls in sorted(BACKBONES.items()):
         described = ", ".join(f"{f.name}={f.default}" for f in fields(cls.Config)) or "none"
         parts.append(f"{name}: {described}")
-    return "Backbone setting KEY=VALUE (repeatable). Defaults — " + "; ".join(parts) + "."
+    return ("Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' says what each does. Defaults — "
+            + "; ".join(parts) + ".")
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:
@@ -60,7 +62,7 @@ def _alternatives(text: str, option: str, convert=str) -> list[tuple]:
 def _specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
     """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
     if parts and (timesteps or blocks):
-        raise FewgenError("--parts is for the vae and --timesteps/--blocks for the ddpm; give one or the other")
+        raise FewgenError("--parts is for the vae and vqvae, --timesteps/--blocks for the ddpm; give one or the other")
     if parts:
         return [FeatureSpec(part=p, pool=pool, weights=weights or None) for p in _names(parts)]
     if not (timesteps or blocks or pool != "mean" or weights):
@@ -121,8 +123,20 @@ def pretrain(
                         progress=progress)
     config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
     summary = config["pretrain"]
+    last_epoch = summary["history"][-1] if summary["history"] else {}
+    logs = "".join(f", {k} {v:.4g}" for k, v in last_epoch.items() if k != "epoch")
     typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s; "
-               f"final loss {summary['final_loss']:.4g}; saved to {run / 'backbone'}")
+               f"last epoch's means: {logs[2:] or 'none'}; saved to {run / 'backbone'}")
+
+
+@app.command()
+def backbones() -> None:
+    """List the backbones, with each --option KEY, its default and what it does."""
+    for name, cls in sorted(BACKBONES.items()):
+        summary = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        typer.echo(f"{name}: {summary[0].replace('``', '') if summary else ''}")
+        for key, default, text in option_help(cls.Config):
+            typer.echo(f"  -o {key}={default}  {text}")
 
 
 @app.command()
@@ -131,7 +145,7 @@ def evaluate(
     shots: Shots = "1,2,5,10",
     seeds: Seeds = 5,
     heads: Heads = "mlp,logreg,knn",
-    parts: Annotated[str, typer.Option(help="vae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
+    parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
     timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else 100.")] = "",
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: every up block.")] = "",
     pool: Annotated[str, typer.Option(help="ddpm: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",

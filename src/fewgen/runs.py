@@ -3,7 +3,7 @@
 A run folder holds ``config.json`` (dataset, backbone, settings, command,
 machine), ``checkpoints/`` (per epoch, for ``--resume``), ``backbone/`` (the
 final weights and their config), ``features/`` (cache), ``results.jsonl``,
-``samples.png``, ``accuracy_vs_labels.png``, ``summary.txt`` and, after ``fewgen select``,
+``samples.png``, ``reconstructions.png`` (originals above their reconstructions), ``accuracy_vs_labels.png``, ``summary.txt`` and, after ``fewgen select``,
 ``selection.json`` and ``timestep_sweep.png``.
 """
 
@@ -58,6 +58,13 @@ def save_sample_grid(images: torch.Tensor, path: Path) -> Path:
     return path
 
 
+def originals_beside_reconstructions(model, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` -> ``[2N, C, H, W]``: rows of ``per_row`` originals, each followed by a row of their reconstructions."""
+    recon = model.reconstruct(images)
+    rows = [t for i in range(0, len(images), per_row) for t in (images[i : i + per_row], recon[i : i + per_row])]
+    return torch.cat(rows)
+
+
 def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str], train: TrainConfig,
              source_options: SourceOptions, resume: bool = False) -> dict:
     """Pretrain ``backbone`` on the unlabeled pool of ``dataset`` into ``run_dir``; returns the run config."""
@@ -91,6 +98,11 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         run_config["samples"] = "samples.png"
     except FewgenError:
         pass  # this backbone cannot generate
+    try:
+        save_sample_grid(originals_beside_reconstructions(model, source.train.images[:32]), run_dir / "reconstructions.png")
+        run_config["reconstructions"] = "reconstructions.png"
+    except FewgenError:
+        pass  # this backbone cannot reconstruct
     write_json(run_dir / CONFIG_FILE, run_config)
     return run_config
 

@@ -6,10 +6,19 @@ import pytest
 import torch
 
 from fewgen.backbones import BACKBONES, FeatureSpec, get_backbone_class, load_backbone
+from fewgen.backbones.base import option_help
+from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
-from fewgen.train import TrainConfig
+from fewgen.train import TrainConfig, phase_loss, training_phases
 
-TINY = {"pixels": {}, "vae": {"channels": 8, "latent_dim": 4}, "ddpm": {"preset": "tiny"}}
+TINY = {
+    "pixels": {},
+    "vae": {"channels": 8, "latent_dim": 4},
+    "ddpm": {"preset": "tiny"},
+    "vqvae": {"channels": 8, "codebook_size": 16, "code_dim": 4},
+    "alae": {"latent_dim": 8, "channels": 4, "mapping_layers": 2},
+}
+TRAINED = sorted(name for name in TINY if issubclass(get_backbone_class(name), TorchBackbone))
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 10, 14)]
 
 
@@ -36,6 +45,40 @@ def test_feature_shapes(name, shape):
     for spec in backbone.default_specs():
         feats = backbone.features(images(5, shape), spec)
         assert feats.ndim == 2 and feats.shape[0] == 5 and torch.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_every_training_phase_has_a_finite_loss_and_gradients(name, shape):
+    """Each optimizer phase: a finite loss whose backward reaches every parameter that phase updates."""
+    model = make(name, shape).model.train()
+    x = images(4, shape)
+    for phase in training_phases(model):
+        model.zero_grad(set_to_none=True)
+        loss, logs = phase_loss(model, phase, (x,))
+        assert loss.ndim == 0 and torch.isfinite(loss), phase.name
+        assert all(isinstance(v, float) for v in logs.values())
+        loss.backward()
+        grads = [p.grad for p in phase.parameters]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), phase.name
+        assert any(g.abs().sum() > 0 for g in grads), phase.name
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_option_is_explained(name):
+    """``fewgen backbones`` and ``pretrain --help`` show a sentence for every config field."""
+    assert all(text for _, _, text in option_help(get_backbone_class(name).Config))
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_samples_and_reconstructions_are_images(name):
+    backbone = make(name)
+    for make_images in (lambda: backbone.sample(5), lambda: backbone.reconstruct(images(5, (1, 8, 8)))):
+        try:
+            out = make_images()
+        except FewgenError:
+            continue  # this backbone cannot generate or reconstruct
+        assert out.dtype == torch.uint8 and out.shape == (5, 1, 8, 8)
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -1,7 +1,8 @@
 """The one protocol every backbone follows, and the registry.
 
 A backbone is registered by name and implements ``fit``, ``features``,
-``sample`` (where it can generate), ``save`` and ``load``. ``features`` is
+``sample`` (where it can generate), ``reconstruct`` (where it can encode and
+decode), ``save`` and ``load``. ``features`` is
 deterministic: the same image, checkpoint and spec give the same vector
 whatever the batch size or order (eval mode, no batch statistics, no random
 sampling at feature time).
@@ -13,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +52,16 @@ class FeatureSpec:
         """A short human name, e.g. ``part=stacked`` or ``layers=up0+up1,timestep=50``."""
         shown = {k: ("+".join(map(str, v)) if isinstance(v, list) else v) for k, v in self.to_dict().items()}
         return ",".join(f"{k}={v}" for k, v in shown.items() if k != "pool" or v != "mean") or "default"
+
+
+def option(default: Any, help: str) -> Any:
+    """A backbone config field with the help text ``fewgen backbones`` and ``pretrain --help`` show."""
+    return field(default=default, metadata={"help": help})
+
+
+def option_help(config_cls: type) -> list[tuple[str, Any, str]]:
+    """``(name, default, help)`` for each field of a backbone config."""
+    return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(config_cls)]
 
 
 def register(cls: type["Backbone"]) -> type["Backbone"]:
@@ -114,6 +125,10 @@ class Backbone(ABC):
     def sample(self, n: int) -> torch.Tensor:
         """``n`` generated uint8 images ``[n, C, H, W]``."""
         raise FewgenError(f"backbone '{self.name}' cannot generate samples")
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images ``[B, C, H, W]`` -> their reconstructions through the model, uint8 ``[B, C, H, W]``."""
+        raise FewgenError(f"backbone '{self.name}' cannot reconstruct images")
 
     def default_specs(self) -> list[FeatureSpec]:
         """The feature specs that ``evaluate`` reads when none are given."""

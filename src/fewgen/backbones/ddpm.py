@@ -25,7 +25,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from fewgen.backbones.base import FeatureSpec, register
+from fewgen.backbones.base import FeatureSpec, option, register
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
 from fewgen.train import inference_autocast
@@ -45,16 +45,14 @@ _POOL = re.compile(r"^(\d+)x\1$")
 
 @dataclass
 class DDPMConfig:
-    """``preset``: UNet size (tiny | small | base); ``train_timesteps``: T of the linear-beta
-    DDPM process; ``ema_decay``: EMA of the weights (with the usual (1+n)/(10+n) warm-up);
-    ``sampler`` / ``sample_steps``: how ``sample`` generates (DDIM with few steps, or full DDPM)."""
+    """The DDPM's UNet size, noise process, EMA and sampler (each field's help says what it does)."""
 
-    preset: str = "small"
-    train_timesteps: int = 1000
-    beta_schedule: str = "linear"
-    ema_decay: float = 0.999
-    sampler: str = "ddim"
-    sample_steps: int = 50
+    preset: str = option("small", "UNet size: tiny (tests), small (CPU), base (GPU)")
+    train_timesteps: int = option(1000, "T, the number of noising steps")
+    beta_schedule: str = option("linear", "noise schedule of diffusers' DDPMScheduler (linear, scaled_linear, squaredcos_cap_v2)")
+    ema_decay: float = option(0.999, "decay of the EMA weights (with the (1+n)/(10+n) warm-up)")
+    sampler: str = option("ddim", "how sample() generates: ddim (few steps) or ddpm (the full chain)")
+    sample_steps: int = option(50, "DDIM steps for sample()")
 
 
 def _pool_side(pool: str) -> int:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fewgen.backbones.base import FeatureSpec, register
+from fewgen.backbones.base import FeatureSpec, option, register
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
 
@@ -25,12 +25,11 @@ PARTS = ("encoder", "decoder", "stacked")
 
 @dataclass
 class VAEConfig:
-    """``channels``: width of the first conv (doubled at each of two downsamplings);
-    ``latent_dim``: size of z; ``beta``: weight of the KL term."""
+    """The VAE's sizes and KL weight (each field's help says what it does)."""
 
-    channels: int = 32
-    latent_dim: int = 32
-    beta: float = 1.0
+    channels: int = option(32, "width of the first conv (doubled at each of two downsamplings)")
+    latent_dim: int = option(32, "size of z")
+    beta: float = option(1.0, "weight of the KL term (1 = the ELBO)")
 
 
 def _block(conv: nn.Module, width: int) -> nn.Sequential:
@@ -127,6 +126,13 @@ class VAEBackbone(TorchBackbone):
             logits, dec_acts = self.model.decode(mu)  # the posterior mean, never a sample
             parts += [a.mean(dim=(2, 3)) for a in dec_acts] + [torch.sigmoid(logits).mean(dim=(2, 3))]
         return torch.cat(parts, dim=1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, C, H, W]`` -> decoded posterior means, uint8 ``[B, C, H, W]``."""
+        model = self.model.cpu().eval()
+        logits, _ = model.decode(model.encode(model._prepare(x))[0])
+        return (torch.sigmoid(logits) * 255).round().to(torch.uint8)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
