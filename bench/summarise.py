@@ -1,5 +1,6 @@
 """Print the mean ± 95% CI table of every row in RUN/results.jsonl (plus rows of OTHER runs on the same
-dataset and draws, e.g. a VAE run's resnet18 rows) and redraw RUN/accuracy_vs_labels.png.
+dataset and draws, e.g. a VAE run's resnet18 rows), the validation-chosen method per backbone, the crossover
+k against resnet18, and redraw RUN/accuracy_vs_labels.png.
 
 usage: python bench/summarise.py RUN [OTHER_RUN ...]
 """
@@ -7,13 +8,21 @@ usage: python bench/summarise.py RUN [OTHER_RUN ...]
 import sys
 from pathlib import Path
 
+from fewgen.evaluate import method_name
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import format_table, read_rows
+from fewgen.report.summary import best_per_backbone, format_crossover, format_table, read_rows
 
 run = Path(sys.argv[1])
 rows = [r for path in sys.argv[1:] for r in read_rows(Path(path) / "results.jsonl")]
 print(format_table(rows))
 print()
 print(format_table(rows, "macro_f1"))
+print()
+best = set(best_per_backbone(rows).values())
+print("best method per backbone (chosen on validation):")
+print(format_table([r for r in rows if r.get("stage", "evaluate") == "evaluate" and method_name(r) in best]))
+print()
+print("crossover (largest k at which the validation-chosen method beats resnet18):")
+print(format_crossover(rows))
 plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels.png", title=f"{rows[0]['dataset']}: accuracy vs labels per class")
 plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels_all_heads.png", all_heads=True)

@@ -148,7 +148,7 @@ def evaluate(
     parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
     timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else 100.")] = "",
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: every up block.")] = "",
-    pool: Annotated[str, typer.Option(help="ddpm: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
+    pool: Annotated[str, typer.Option(help="ddpm, vqvae: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
     weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
     precision: FeaturePrecision = "auto",
     baselines: Baselines = "pixels,resnet18",

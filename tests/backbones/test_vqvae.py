@@ -94,6 +94,17 @@ def test_parts_dimensions():
     torch.testing.assert_close(stacked, torch.cat([enc, dec], 1))
 
 
+def test_pooled_features_keep_a_coarse_layout():
+    backbone = VQVAEBackbone(VQVAEConfig(**CFG), (1, 8, 8))
+    x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    mean = backbone.features(x, FeatureSpec(part="encoder"))
+    pooled = backbone.features(x, FeatureSpec(part="encoder", pool="2x2"))
+    assert pooled.shape[1] == 4 * mean.shape[1]
+    torch.testing.assert_close(pooled.view(3, -1, 4).mean(2), mean)  # 2x2 cells average back to the mean
+    with pytest.raises(FewgenError, match="--pool must be"):
+        backbone.check_spec(FeatureSpec(part="encoder", pool="3x2"))
+
+
 def test_features_are_deterministic_and_training_state_is_untouched():
     backbone = VQVAEBackbone(VQVAEConfig(**CFG), (1, 8, 8))
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
@@ -107,8 +118,10 @@ def test_features_are_deterministic_and_training_state_is_untouched():
 def test_bad_options_are_clear_errors():
     with pytest.raises(FewgenError, match="codebook must be ema or loss"):
         VQVAEBackbone(VQVAEConfig(codebook="kmeans"), (1, 8, 8))
-    with pytest.raises(FewgenError, match="reads --parts encoder, decoder or stacked"):
+    with pytest.raises(FewgenError, match="reads --parts encoder, decoder or stacked; not 'middle'"):
         VQVAEBackbone(VQVAEConfig(**CFG), (1, 8, 8)).check_spec(FeatureSpec(part="middle"))
+    with pytest.raises(FewgenError, match="give one with --parts"):
+        VQVAEBackbone(VQVAEConfig(**CFG), (1, 8, 8)).check_spec(FeatureSpec(pool="2x2"))
 
 
 def test_sampling_is_seeded_and_draws_from_the_code_frequencies():

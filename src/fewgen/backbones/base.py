@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 
 from fewgen import __version__
 from fewgen.atomic import write_json
@@ -52,6 +54,27 @@ class FeatureSpec:
         """A short human name, e.g. ``part=stacked`` or ``layers=up0+up1,timestep=50``."""
         shown = {k: ("+".join(map(str, v)) if isinstance(v, list) else v) for k, v in self.to_dict().items()}
         return ",".join(f"{k}={v}" for k, v in shown.items() if k != "pool" or v != "mean") or "default"
+
+
+_POOL = re.compile(r"^(\d+)x\1$")
+
+
+def check_pool(pool: str) -> None:
+    """Raise unless ``pool`` is ``mean`` or ``KxK`` (e.g. ``2x2``)."""
+    if pool != "mean" and not _POOL.match(pool):
+        raise FewgenError(f"--pool must be 'mean' or KxK like 2x2, got '{pool}'")
+
+
+def pool_side(pool: str) -> int:
+    """``mean`` -> 1, ``KxK`` -> K (the pooled grid's side)."""
+    return 1 if pool == "mean" else int(_POOL.match(pool).group(1))
+
+
+def pool_activation(activation: torch.Tensor, pool: str) -> torch.Tensor:
+    """``[B, C, h, w]`` -> ``[B, C]`` (mean over space) or ``[B, C * k * k]`` (k x k adaptive average pool)."""
+    if pool == "mean":
+        return activation.float().mean(dim=(2, 3))
+    return F.adaptive_avg_pool2d(activation.float(), pool_side(pool)).flatten(1)
 
 
 def option(default: Any, help: str) -> Any:

@@ -16,7 +16,6 @@ schedulers) stay apart, as in diffusers itself.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +24,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from fewgen.backbones.base import FeatureSpec, option, register
+from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, pool_side, register
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
 from fewgen.train import inference_autocast
@@ -40,7 +39,6 @@ WEIGHTS = ("ema", "raw")
 SAMPLERS = ("ddim", "ddpm")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_TIMESTEP = 100
-_POOL = re.compile(r"^(\d+)x\1$")
 
 
 @dataclass
@@ -53,11 +51,6 @@ class DDPMConfig:
     ema_decay: float = option(0.999, "decay of the EMA weights (with the (1+n)/(10+n) warm-up)")
     sampler: str = option("ddim", "how sample() generates: ddim (few steps) or ddpm (the full chain)")
     sample_steps: int = option(50, "DDIM steps for sample()")
-
-
-def _pool_side(pool: str) -> int:
-    """``mean`` -> 1, ``KxK`` -> K (the pooled grid's side)."""
-    return 1 if pool == "mean" else int(_POOL.match(pool).group(1))
 
 
 def _ema_update(decay: float):
@@ -129,6 +122,11 @@ class DiffusionModel(nn.Module):
         return self.ema.module if weights == "ema" else self.unet
 
 
+def _first(output):
+    """A block's output tensor (diffusers blocks may return a tuple whose first item it is)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
 def image_noise(x: torch.Tensor, timestep: int, shape: tuple[int, ...]) -> torch.Tensor:
     """One N(0, I) draw of ``shape`` per image, seeded by the image's bytes and the timestep: ``[B, *shape]``."""
     draws = []
@@ -165,14 +163,13 @@ class DDPMBackbone(TorchBackbone):
         bad = [t for t in spec.timestep or () if not 0 <= t <= top]
         if bad:
             raise FewgenError(f"--timesteps must lie in 0..{top}, got {', '.join(map(str, bad))}")
-        if spec.pool != "mean" and not _POOL.match(spec.pool):
-            raise FewgenError(f"--pool must be 'mean' or KxK like 2x2, got '{spec.pool}'")
+        check_pool(spec.pool)
         if spec.weights not in (None, *WEIGHTS):
             raise FewgenError(f"--weights must be ema or raw, got '{spec.weights}'")
 
     def block_dims(self, pool: str = "mean") -> dict[str, int]:
         """Feature width of each block under ``pool``."""
-        cells = _pool_side(pool) ** 2
+        cells = pool_side(pool) ** 2
         unet = self.model.unet
         widths = [block.resnets[-1].out_channels for block in unet.up_blocks] + [unet.mid_block.resnets[-1].out_channels]
         return {name: width * cells for name, width in zip(self.block_names(), widths)}
@@ -193,19 +190,11 @@ class DDPMBackbone(TorchBackbone):
                 steps = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
                 xt = x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps)
                 net(xt, steps)
-                parts += [self._pool(captured[name], spec.pool) for name in layers]
+                parts += [pool_activation(_first(captured[name]), spec.pool) for name in layers]
         finally:
             for hook in hooks:
                 hook.remove()
         return torch.cat(parts, dim=1)
-
-    @staticmethod
-    def _pool(activation: torch.Tensor, pool: str) -> torch.Tensor:
-        """``[B, C, h, w]`` -> ``[B, C]`` (mean) or ``[B, C * k * k]`` (k x k adaptive average pool)."""
-        activation = activation[0] if isinstance(activation, tuple) else activation
-        if pool == "mean":
-            return activation.float().mean(dim=(2, 3))
-        return F.adaptive_avg_pool2d(activation.float(), _pool_side(pool)).flatten(1)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, steps: int | None = None, sampler: str | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ perplexity: exp(entropy of code usage), between 1 (one code) and the codebook si
 
 Features follow the VAE's (Sec. 2.1 of "Few Shot Generative Classification"):
 each layer's activations averaged over space; ``part`` = encoder, decoder or stacked.
+``pool`` = KxK keeps a coarse layout instead (a k x k adaptive average per layer), as for the DDPM.
 Quantisation is a nearest-neighbour look-up, so features are deterministic.
 """
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fewgen.backbones.base import FeatureSpec, option, register
+from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, register
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.backbones.vae import PARTS
 from fewgen.errors import FewgenError
@@ -215,20 +216,22 @@ class VQVAEBackbone(TorchBackbone):
         return [FeatureSpec(part=p) for p in PARTS]
 
     def check_spec(self, spec: FeatureSpec) -> None:
-        self.reject_unused(spec, {"part"})
+        self.reject_unused(spec, {"part", "pool"})
         if spec.part not in PARTS:
-            raise FewgenError(f"the vqvae reads --parts encoder, decoder or stacked, not '{spec.part}'")
+            given = f"not '{spec.part}'" if spec.part else "give one with --parts"
+            raise FewgenError(f"the vqvae reads --parts encoder, decoder or stacked; {given}")
+        check_pool(spec.pool)
 
     def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
-        """Spatial means of every layer: encoder (conv, conv, conv, res, res, z_e, z_q) and decoder (its layers, output)."""
+        """Every layer pooled (``spec.pool``): encoder (conv, conv, conv, res, res, z_e, z_q), decoder (its layers, output)."""
         z_q, _, _, enc_acts = self.model.encode(x)
-        parts = []
+        maps = []
         if spec.part in ("encoder", "stacked"):
-            parts += [a.float().mean(dim=(2, 3)) for a in enc_acts] + [z_q.mean(dim=(2, 3))]
+            maps += enc_acts + [z_q]
         if spec.part in ("decoder", "stacked"):
             logits, dec_acts = self.model.decode(z_q)
-            parts += [a.float().mean(dim=(2, 3)) for a in dec_acts] + [torch.sigmoid(logits.float()).mean(dim=(2, 3))]
-        return torch.cat(parts, dim=1)
+            maps += dec_acts + [torch.sigmoid(logits.float())]
+        return torch.cat([pool_activation(m, spec.pool) for m in maps], dim=1)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

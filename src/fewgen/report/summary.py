@@ -40,6 +40,48 @@ def best_by_validation(rows: list[dict]) -> dict[str, str]:
     return {base: method for base, (_, method) in best.items()}
 
 
+def best_per_backbone(rows: list[dict]) -> dict[str, str]:
+    """For each backbone, the method (spec and head) with the highest validation accuracy averaged over
+    shots (never test); a baseline such as ``resnet18`` is its own single method."""
+    best: dict[str, tuple[float, str]] = {}
+    backbone_of = {method_name(row): row["backbone"] for row in rows}
+    for method, by_shots in summarise(rows, "val_accuracy").items():
+        score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
+        backbone = backbone_of[method]
+        if backbone not in best or score > best[backbone][0]:
+            best[backbone] = (score, method)
+    return {backbone: method for backbone, (_, method) in best.items()}
+
+
+def crossover(rows: list[dict], baseline: str = "resnet18") -> dict[str, tuple[int | None, bool]]:
+    """The paper's crossover number for each backbone's validation-chosen method: ``(largest k at which its
+    mean test accuracy beats the baseline's, or None; whether it beats it at every k both were run at)``."""
+    table = summarise(rows)
+    if baseline not in table:
+        return {}
+    reference = table[baseline]
+    out = {}
+    for backbone, method in best_per_backbone(rows).items():
+        if method == baseline:
+            continue
+        shared = sorted(set(table[method]) & set(reference))
+        wins = [k for k in shared if table[method][k][0] > reference[k][0]]
+        out[method] = (max(wins) if wins else None, bool(shared) and len(wins) == len(shared))
+    return out
+
+
+def format_crossover(rows: list[dict], baseline: str = "resnet18") -> str:
+    """One line per backbone: its validation-chosen method and the largest k at which it beats ``baseline``."""
+    lines = []
+    for method, (k, everywhere) in crossover(rows, baseline).items():
+        if k is None:
+            verdict = f"never beats {baseline}"
+        else:
+            verdict = f"beats {baseline} up to k={k}" + (" (at every k run)" if everywhere else "")
+        lines.append(f"{method}: {verdict}")
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     """A fixed-width table: one line per method, one column per shots value, ``mean ± ci`` in %."""
     table = summarise(rows, metric)
