@@ -3,7 +3,7 @@
 import numpy as np
 
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import best_by_validation, format_table, summarise
+from fewgen.report.summary import best_by_validation, best_per_backbone, crossover, format_crossover, format_table, summarise
 
 
 def row(backbone, head, shots, seed, acc, val, params=None):
@@ -35,3 +35,24 @@ def test_head_is_chosen_on_validation_not_test():
 def test_plot_is_written(tmp_path):
     path = plot_accuracy_vs_labels(ROWS, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _row(backbone, head, shots, seed, acc, val, spec=None):
+    return {"backbone": backbone, "head": head, "shots": shots, "seed": seed, "accuracy": acc, "val_accuracy": val,
+            "spec": spec or {}, "macro_f1": acc}
+
+
+def test_best_per_backbone_only_lets_methods_run_at_every_k_compete():
+    rows = [_row("vae", "logreg", k, s, 0.5, 0.6) for k in (1, 2, 4) for s in range(2)]
+    rows += [_row("vae", "linear", k, s, 0.9, 0.9) for k in (4,) for s in range(2)]  # only the easiest k
+    rows += [_row("resnet18", "resnet18", k, s, 0.4, 0.4) for k in (1, 2, 4) for s in range(2)]
+    assert best_per_backbone(rows) == {"vae": "vae+logreg", "resnet18": "resnet18"}
+
+
+def test_crossover_is_the_winning_streak_from_the_smallest_k():
+    accuracy = {"vae": {1: 0.6, 2: 0.6, 4: 0.5, 8: 0.9}, "resnet18": {1: 0.3, 2: 0.5, 4: 0.55, 8: 0.8}}
+    rows = [_row(b, "logreg" if b == "vae" else b, k, s, acc, acc) for b, by_k in accuracy.items()
+            for k, acc in by_k.items() for s in range(2)]
+    assert crossover(rows) == {"vae+logreg": (2, [1, 2, 8], [1, 2, 4, 8])}
+    assert "every k up to 2; wins at k=1,2,8 of 1,2,4,8" in format_crossover(rows)
+    assert crossover([r for r in rows if r["backbone"] == "vae"]) == {}

@@ -42,43 +42,53 @@ def best_by_validation(rows: list[dict]) -> dict[str, str]:
 
 def best_per_backbone(rows: list[dict]) -> dict[str, str]:
     """For each backbone, the method (spec and head) with the highest validation accuracy averaged over
-    shots (never test); a baseline such as ``resnet18`` is its own single method."""
-    best: dict[str, tuple[float, str]] = {}
+    shots (never test); a baseline such as ``resnet18`` is its own single method. Only methods run at
+    every k their backbone was run at compete, so that none is judged on easier (larger) k alone."""
     backbone_of = {method_name(row): row["backbone"] for row in rows}
-    for method, by_shots in summarise(rows, "val_accuracy").items():
-        score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
+    val = summarise(rows, "val_accuracy")
+    all_shots: dict[str, set[int]] = defaultdict(set)
+    for method, by_shots in val.items():
+        all_shots[backbone_of[method]] |= set(by_shots)
+    best: dict[str, tuple[bool, float, str]] = {}
+    for method, by_shots in val.items():
         backbone = backbone_of[method]
-        if backbone not in best or score > best[backbone][0]:
-            best[backbone] = (score, method)
-    return {backbone: method for backbone, (_, method) in best.items()}
+        candidate = (set(by_shots) == all_shots[backbone], sum(m for m, _, _ in by_shots.values()) / len(by_shots), method)
+        if backbone not in best or candidate[:2] > best[backbone][:2]:
+            best[backbone] = candidate
+    return {backbone: method for backbone, (_, _, method) in best.items()}
 
 
-def crossover(rows: list[dict], baseline: str = "resnet18") -> dict[str, tuple[int | None, bool]]:
-    """The paper's crossover number for each backbone's validation-chosen method: ``(largest k at which its
-    mean test accuracy beats the baseline's, or None; whether it beats it at every k both were run at)``."""
+def crossover(rows: list[dict], baseline: str = "resnet18") -> dict[str, tuple[int | None, list[int], list[int]]]:
+    """The paper's crossover for each backbone's validation-chosen method against ``baseline``:
+    ``(the largest k up to which it beats the baseline at every k run, or None; the ks where it wins;
+    the ks both were run at)``, comparing mean test accuracies."""
     table = summarise(rows)
     if baseline not in table:
         return {}
     reference = table[baseline]
     out = {}
-    for backbone, method in best_per_backbone(rows).items():
+    for method in best_per_backbone(rows).values():
         if method == baseline:
             continue
         shared = sorted(set(table[method]) & set(reference))
         wins = [k for k in shared if table[method][k][0] > reference[k][0]]
-        out[method] = (max(wins) if wins else None, bool(shared) and len(wins) == len(shared))
+        streak = None
+        for k in shared:
+            if k not in wins:
+                break
+            streak = k
+        out[method] = (streak, wins, shared)
     return out
 
 
 def format_crossover(rows: list[dict], baseline: str = "resnet18") -> str:
-    """One line per backbone: its validation-chosen method and the largest k at which it beats ``baseline``."""
+    """One line per backbone: its validation-chosen method, up to which k it beats ``baseline``, and where it wins."""
     lines = []
-    for method, (k, everywhere) in crossover(rows, baseline).items():
-        if k is None:
-            verdict = f"never beats {baseline}"
-        else:
-            verdict = f"beats {baseline} up to k={k}" + (" (at every k run)" if everywhere else "")
-        lines.append(f"{method}: {verdict}")
+    for method, (streak, wins, shared) in crossover(rows, baseline).items():
+        head = f"beats {baseline} at every k up to {streak}" if streak is not None else f"loses to {baseline} at k={shared[0]}"
+        if streak == shared[-1]:
+            head += " (every k run)"
+        lines.append(f"{method}: {head}; wins at k={','.join(map(str, wins)) or 'none'} of {','.join(map(str, shared))}")
     return "\n".join(lines)
 
 
