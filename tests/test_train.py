@@ -137,3 +137,16 @@ def test_epoch_means_count_each_log_on_the_steps_it_was_given():
 
     summary = Trainer(Sometimes(), TrainConfig(epochs=1, batch_size=16, progress=False)).fit(*data())
     assert summary["history"][0]["rare"] == 2.0
+
+
+def test_resume_reads_a_checkpoint_written_before_phases(tmp_path):
+    x, y = data()
+    cfg = dict(batch_size=16, lr=0.05, progress=False, precision="fp32")
+    Trainer(Regressor(), TrainConfig(epochs=2, **cfg), tmp_path).fit(x, y)
+    state_path = tmp_path / "epoch_0002" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["scheduler"] = state.pop("schedulers")[0]
+    del state["history"]
+    state_path.write_text(json.dumps(state))
+    summary = Trainer(Regressor(), TrainConfig(epochs=3, **cfg), tmp_path).fit(x, y, resume=True)
+    assert summary["steps"] == 3 * 4 and [row["epoch"] for row in summary["history"]] == [3]

@@ -279,6 +279,7 @@ class Trainer:
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads(f.metadata()["meta"])
             optimizer.load_state_dict(_optimizer_from_tensors(load_file(str(path)), meta))
-        for scheduler, saved in zip(schedulers, state["schedulers"]):
+        saved_schedulers = state["schedulers"] if "schedulers" in state else [state["scheduler"]]  # before phases
+        for scheduler, saved in zip(schedulers, saved_schedulers):
             scheduler.load_state_dict(saved)
         return state["epoch"], state["step"], state.get("history", [])
