@@ -161,6 +161,16 @@ def test_folder_source_end_to_end(tmp_path, capsys):
     assert {r["n_test"] for r in rows} == {6}
 
 
+def test_the_same_seed_pretrains_the_same_weights(tiny_run, tmp_path):
+    """--seed covers the initial weights as well as the shuffling: a rerun gives the same checkpoint."""
+    argv = ["--data", "digits", "--backbone", "vae", "--epochs", "1", "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]
+    assert main(["pretrain", "--run", str(tmp_path / "again"), *argv]) == 0
+    assert main(["pretrain", "--run", str(tmp_path / "other"), "--seed", "1", *argv]) == 0
+    checkpoint = {name: json.loads((folder / "config.json").read_text())["checkpoint"]
+                  for name, folder in [("first", tiny_run), ("again", tmp_path / "again"), ("other", tmp_path / "other")]}
+    assert checkpoint["again"] == checkpoint["first"] != checkpoint["other"]
+
+
 def test_resume_with_other_backbone_options(tiny_run, capsys):
     expect_error(capsys, ["pretrain", "--run", str(tiny_run), "--resume", "-o", "channels=16", "--no-progress"],
                  "pass the same --option values")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
 from PIL import Image
 from torchvision.utils import make_grid
 
@@ -82,6 +83,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
             raise FewgenError(f"--resume: {run_dir} was started with backbone options {previous['backbone_config']}; "
                               "pass the same --option values")
     source = load_source(dataset, source_options)
+    set_seed(train.seed)  # the same --seed gives the same initial weights, hence the same run
     model = cls(config, source.image_shape)
     run_config = {
         "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,

@@ -75,6 +75,7 @@ def test_generator_and_encoder_fit_the_image_size(shape):
 
 def test_a_tiny_run_lowers_the_latent_reconstruction_error():
     digits = load_source("digits", SourceOptions()).train.images[:256]
+    torch.manual_seed(0)  # a GAN's trajectory depends on its initial weights; unseeded, this test was flaky
     backbone = ALAEBackbone(CFG, (1, 8, 8))
     summary = backbone.fit(digits, TrainConfig(epochs=6, batch_size=32, lr=1e-3, progress=False, precision="fp32"))
     history = summary["history"]

@@ -74,14 +74,17 @@ def test_first_batch_initialises_the_codebook_on_encoder_outputs():
     assert bool(quantizer.initialized) and (quantizer.codebook - 50).abs().max() < 1
 
 
-def test_codebook_perplexity_rises_above_one_on_a_tiny_run():
+def test_dead_code_restarts_keep_many_codes_in_use_on_a_tiny_run():
+    """Early on the encoder drifts faster than the EMA codebook and use collapses onto a few codes; the
+    restarts (every ``restart_after`` idle steps) bring it back. Seeded: the collapse's depth depends on the init."""
     digits = load_source("digits", SourceOptions()).train.images[:256]
-    backbone = VQVAEBackbone(VQVAEConfig(**CFG), (1, 8, 8))
-    summary = backbone.fit(digits, TrainConfig(epochs=4, batch_size=32, lr=2e-3, progress=False))
-    assert [row["epoch"] for row in summary["history"]] == [1, 2, 3, 4]
-    assert summary["history"][-1]["perplexity"] > 2.0
+    torch.manual_seed(0)
+    backbone = VQVAEBackbone(VQVAEConfig(**CFG, restart_after=8), (1, 8, 8))
+    summary = backbone.fit(digits, TrainConfig(epochs=8, batch_size=32, lr=2e-3, progress=False))
+    assert [row["epoch"] for row in summary["history"]] == list(range(1, 9))
+    assert summary["history"][-1]["perplexity"] > 3.0
     codes = backbone.model.eval().encode(digits)[2]
-    assert perplexity(codes, 16) > 2.0
+    assert perplexity(codes, 16) > 3.0
 
 
 def test_parts_dimensions():

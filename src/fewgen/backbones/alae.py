@@ -202,14 +202,12 @@ class ALAEBackbone(TorchBackbone):
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """G(F(z)) for ``n`` seeded draws of z ~ N(0, I) -> uint8 ``[n, C, H, W]``."""
-        model = self.placed_model()
-        device = next(model.parameters()).device
+        model, device = self.placed_model_and_device()
         z = torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
         return self._to_uint8(model.generator(model.map(z)))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """G(E(x)): uint8 ``[B, C, H, W]`` -> uint8 ``[B, C, H, W]``."""
-        model = self.placed_model()
-        device = next(model.parameters()).device
+        model, device = self.placed_model_and_device()
         return self._to_uint8(model.generator(model.encoder(ALAE.to_signed(x.to(device)))))

@@ -49,6 +49,11 @@ class TorchBackbone(Backbone):
             self.model.to(device)
         return self.model.eval()
 
+    def placed_model_and_device(self) -> tuple[torch.nn.Module, torch.device]:
+        """:meth:`placed_model` and the device it sits on, for inputs that must follow it."""
+        model = self.placed_model()
+        return model, next(model.parameters()).device
+
     @torch.no_grad()
     def features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.image_shape:
@@ -57,7 +62,7 @@ class TorchBackbone(Backbone):
                 "use the dataset it was pretrained on"
             )
         self.check_spec(spec)
-        device = next(self.placed_model().parameters()).device
+        _, device = self.placed_model_and_device()
         with inference_autocast(self.precision, device):
             return self._features(x.to(device), spec).float().cpu()
 
@@ -74,3 +79,8 @@ class TorchBackbone(Backbone):
         except RuntimeError:
             raise FewgenError(f"checkpoint {path} does not match its backbone.json config; it was edited or is corrupt") from None
         self.model.eval()
+
+
+def logits_to_uint8(logits: torch.Tensor) -> torch.Tensor:
+    """Bernoulli logits of pixel intensities ``[B, C, H, W]`` -> their means as uint8 images on the CPU."""
+    return (torch.sigmoid(logits.float()) * 255).round().to(torch.uint8).cpu()

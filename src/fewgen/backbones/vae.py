@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewgen.backbones.base import FeatureSpec, option, register
-from fewgen.backbones.torch_backbone import TorchBackbone
+from fewgen.backbones.torch_backbone import TorchBackbone, logits_to_uint8
 from fewgen.errors import FewgenError
 
 PARTS = ("encoder", "decoder", "stacked")
@@ -130,13 +130,14 @@ class VAEBackbone(TorchBackbone):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, C, H, W]`` -> decoded posterior means, uint8 ``[B, C, H, W]``."""
-        model = self.model.cpu().eval()
-        logits, _ = model.decode(model.encode(model._prepare(x))[0])
-        return (torch.sigmoid(logits) * 255).round().to(torch.uint8)
+        model, device = self.placed_model_and_device()
+        logits, _ = model.decode(model.encode(model._prepare(x.to(device)))[0])
+        return logits_to_uint8(logits)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """Decode ``n`` draws of z ~ N(0, I) -> uint8 ``[n, C, H, W]``."""
+        model, device = self.placed_model_and_device()
         z = torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
-        logits, _ = self.model.eval().decode(z)
-        return (torch.sigmoid(logits) * 255).round().to(torch.uint8)
+        logits, _ = model.decode(z.to(device))
+        return logits_to_uint8(logits)

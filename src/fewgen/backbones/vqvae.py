@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, register
-from fewgen.backbones.torch_backbone import TorchBackbone
+from fewgen.backbones.torch_backbone import TorchBackbone, logits_to_uint8
 from fewgen.backbones.vae import PARTS
 from fewgen.errors import FewgenError
 
@@ -236,10 +236,9 @@ class VQVAEBackbone(TorchBackbone):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, C, H, W]`` -> its reconstruction through the codebook, uint8 ``[B, C, H, W]``."""
-        model = self.placed_model()
-        device = next(model.parameters()).device
+        model, device = self.placed_model_and_device()
         logits, _ = model.decode(model.encode(x.to(device))[0])
-        return (torch.sigmoid(logits.float()) * 255).round().to(torch.uint8).cpu()
+        return logits_to_uint8(logits)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
@@ -255,4 +254,4 @@ class VQVAEBackbone(TorchBackbone):
         codes = torch.multinomial(probs + 1e-8, n, replacement=True, generator=torch.Generator().manual_seed(seed))  # [h*w, n]
         z_q = quantizer.codebook[codes.T.reshape(n, h, w).to(quantizer.codebook.device)].permute(0, 3, 1, 2)
         logits, _ = model.decode(z_q)
-        return (torch.sigmoid(logits.float()) * 255).round().to(torch.uint8).cpu()
+        return logits_to_uint8(logits)
