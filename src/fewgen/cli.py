@@ -205,6 +205,26 @@ def select_command(
 
 
 @app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to report on (one or more; runs of several datasets are fine).")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for report.html and its PNGs. Default: RUN/report for one run; required for several.")] = None,
+    umap_points: Annotated[int, typer.Option(help="Test images per UMAP projection (a seeded subset, the same for every backbone).")] = 2000,
+    umap: Annotated[bool, typer.Option(help="Compute UMAP projections (cached in RUN/umap/ after the first report).")] = True,
+) -> None:
+    """Write one self-contained HTML page: accuracy curves, crossover points, heads, sweeps, UMAP, samples, provenance."""
+    from fewgen.report.html import build_report
+
+    if out is None:
+        if len(runs) != 1:
+            raise FewgenError("--out is required when reporting on several runs; name a folder for report.html")
+        out = runs[0] / "report"
+    if umap_points < 10:
+        raise FewgenError(f"--umap-points must be at least 10, got {umap_points}")
+    page = build_report(runs, out, umap_points=umap_points, umap=umap)
+    typer.echo(f"report: {page}")
+
+
+@app.command()
 def demo(
     run: Annotated[Optional[Path], typer.Option(help="Run folder. Default: runs/demo-<date>-<time>.")] = None,
     epochs: Annotated[int, typer.Option(help="VAE pretraining epochs on digits.")] = 60,
@@ -212,7 +232,8 @@ def demo(
     resnet_steps: ResnetSteps = 100,
     progress: Progress = True,
 ) -> None:
-    """The main job: on digits, pretrain the VAE, then evaluate k = 1, 2, 5, 10 against pixels+logreg and ResNet-18."""
+    """The main job: on digits, pretrain the VAE, evaluate k = 1, 2, 5, 10 against pixels+logreg and ResNet-18, write the report."""
+    from fewgen.report.html import build_report
     from fewgen.runs import evaluate as run_evaluate
     from fewgen.runs import pretrain as run_pretrain
 
@@ -225,8 +246,9 @@ def demo(
                      progress=progress)
     rows = run_evaluate(run, cfg)
     typer.echo(format_table(rows))
+    page = build_report([run], run / "report")
     typer.echo(f"\nresults: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}\n"
-               f"samples: {run / 'samples.png'}\ndone in {time.perf_counter() - started:.0f}s")
+               f"samples: {run / 'samples.png'}\nreport:  {page}\ndone in {time.perf_counter() - started:.0f}s")
 
 
 def main(argv: list[str] | None = None) -> int:

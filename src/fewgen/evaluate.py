@@ -111,6 +111,7 @@ class Evaluation:
         self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
         self.y_train = source.train.labels.numpy()
         self.y_test = self.test.labels.numpy()
+        self.cache.save_labels("test", self.y_test, source.class_names)
 
     def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
              pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None) -> dict:

@@ -1,0 +1,135 @@
+"""Read what run folders wrote (config, results, selection, images, feature caches) for the report.
+
+Nothing here trains or extracts features. Rows from several runs are pooled per
+dataset with two rules, so that no draw is counted twice:
+
+- a backbone's rows: for each (checkpoint, method, shots, seed), the latest
+  evaluation wins (re-running ``fewgen evaluate`` appends, it does not replace);
+- a baseline's rows (``pixels``, ``resnet18``), which every run repeats on the
+  same seeded draws: for each (method, shots, seed), the first run listed that
+  has one wins, and within it the latest evaluation.
+
+When two runs of one dataset share a backbone name, their methods are told
+apart as ``backbone@run-folder``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fewgen.errors import FewgenError
+from fewgen.evaluate import BASELINES, RESULTS_FILE, method_name
+from fewgen.features import FeatureCache
+from fewgen.runs import CONFIG_FILE
+from fewgen.select import SELECTION_FILE
+
+
+@dataclass
+class RunRecord:
+    """One run folder as the report sees it."""
+
+    path: Path
+    name: str
+    config: dict
+    rows: list[dict]  # evaluation rows (stage evaluate), as written
+    sweep_rows: list[dict]  # `fewgen select` rows (validation only)
+    selection: dict | None
+    images: dict[str, Path] = field(default_factory=dict)  # "samples" / "reconstructions" -> PNG
+
+    @property
+    def dataset(self) -> str:
+        return self.config["dataset"]
+
+    @property
+    def backbone(self) -> str:
+        return self.config["backbone"]
+
+    @property
+    def cache(self) -> FeatureCache:
+        return FeatureCache(self.path)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise FewgenError(f"{path} line {number} is not valid JSON; fix or delete that line") from None
+    return rows
+
+
+def read_run(path: Path, name: str | None = None) -> RunRecord:
+    """Everything the report needs from one run folder; a folder that is not a run gets one clear sentence."""
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise FewgenError(f"{path} is not a fewgen run folder ({CONFIG_FILE} is missing); pass folders made by 'fewgen pretrain'")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError:
+        raise FewgenError(f"{config_path} is not valid JSON; the run folder is damaged") from None
+    results = path / RESULTS_FILE
+    rows = _read_jsonl(results) if results.is_file() else []
+    selection_path = path / SELECTION_FILE
+    selection = json.loads(selection_path.read_text()) if selection_path.is_file() else None
+    if selection is not None and selection.get("checkpoint") != config.get("checkpoint"):
+        selection = None  # made for an earlier checkpoint of this folder
+    images = {key: path / config[key] for key in ("samples", "reconstructions") if config.get(key) and (path / config[key]).is_file()}
+    return RunRecord(
+        path=path, name=name or path.name, config=config,
+        rows=[r for r in rows if r.get("stage", "evaluate") == "evaluate"],
+        sweep_rows=[r for r in rows if r.get("stage") == "select" and r.get("checkpoint") == config.get("checkpoint")],
+        selection=selection, images=images,
+    )
+
+
+def read_runs(paths: list[Path]) -> list[RunRecord]:
+    """Read every run; folders with the same name get ``name-2``, ``name-3`` so figures never collide."""
+    if not paths:
+        raise FewgenError("give at least one run folder: fewgen report RUN [RUN ...] --out DIR")
+    seen: Counter[str] = Counter()
+    runs = []
+    for path in paths:
+        base = Path(path).resolve().name
+        seen[base] += 1
+        runs.append(read_run(Path(path), base if seen[base] == 1 else f"{base}-{seen[base]}"))
+    return runs
+
+
+def _is_baseline(row: dict) -> bool:
+    return row["backbone"] in BASELINES
+
+
+def pooled_rows(runs: list[RunRecord]) -> dict[str, list[dict]]:
+    """``{dataset: rows}`` with duplicates removed (see the module docstring) and backbones told apart across runs."""
+    runs_per_backbone = Counter((run.dataset, run.backbone) for run in runs)
+    by_dataset: dict[str, dict[tuple, dict]] = {}
+    for run in runs:
+        kept = by_dataset.setdefault(run.dataset, {})
+        latest: dict[tuple, dict] = {}
+        for row in run.rows:  # later rows of the same key replace earlier ones
+            row = dict(row, run=run.name)
+            if not _is_baseline(row) and runs_per_backbone[(run.dataset, row["backbone"])] > 1:
+                row["backbone"] = f"{row['backbone']}@{run.name}"
+            key = (method_name(row), row["shots"], row["seed"])
+            latest[key if _is_baseline(row) else (row["checkpoint"], *key)] = row
+        for key, row in latest.items():
+            if not (_is_baseline(row) and key in kept):  # a baseline draw: the first run listed wins
+                kept[key] = row
+    return {dataset: list(rows.values()) for dataset, rows in by_dataset.items()}
+
+
+def baseline_settings_differ(rows: list[dict]) -> list[str]:
+    """Baselines whose pooled rows come from different settings (e.g. ResNet steps, validation size)."""
+    settings: dict[str, set[str]] = {}
+    for row in rows:
+        if _is_baseline(row):
+            setting = json.dumps({"spec": row["spec"], "head_params": row.get("head_params") or {}, "n_val": row.get("n_val")},
+                                 sort_keys=True)
+            settings.setdefault(method_name(row), set()).add(setting)
+    return sorted(method for method, values in settings.items() if len(values) > 1)
