@@ -26,7 +26,7 @@ from fewgen.features import FeatureCache  # noqa: E402
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 SINGLE_THREAD = {"n_jobs": 1}  # a seeded UMAP runs on one thread anyway; saying so avoids its warning
-THREE_VIEWS = ((25, 35), (25, 125), (85, -90))  # (elevation, azimuth) in degrees; the last looks from above
+THREE_VIEWS = ((20, 30), (20, 150), (20, 270))  # (elevation, azimuth) in degrees: three sides, 120° apart
 MAX_LEGEND_CLASSES = 20
 
 
@@ -68,6 +68,11 @@ def project(features: np.ndarray, n_components: int, cache_dir: Path, source: Pa
     return embedding
 
 
+def _marker_size(n_points: int, scale: float) -> float:
+    """Dots big enough to see for a few hundred points, small enough not to hide each other for thousands."""
+    return float(min(14.0, max(2.0, scale / n_points)))
+
+
 def _colours(n_classes: int):
     cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20" if n_classes <= 20 else "turbo")
     return [cmap(i % cmap.N) if n_classes <= 20 else cmap(i / max(n_classes - 1, 1)) for i in range(n_classes)]
@@ -84,7 +89,8 @@ def plot_umap_2d(embedding: np.ndarray, labels: np.ndarray, class_names: list[st
     """A scatter of ``embedding [N, 2]`` coloured by ``labels [N]``, with a legend of class names."""
     colours = _colours(len(class_names))
     fig, ax = plt.subplots(figsize=(6, 5))
-    ax.scatter(embedding[:, 0], embedding[:, 1], c=[colours[y] for y in labels], s=4, alpha=0.8, linewidths=0)
+    ax.scatter(embedding[:, 0], embedding[:, 1], c=[colours[y] for y in labels], s=_marker_size(len(labels), 8000),
+               alpha=0.8, linewidths=0)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -100,7 +106,8 @@ def plot_umap_3d(embedding: np.ndarray, labels: np.ndarray, class_names: list[st
     fig = plt.figure(figsize=(12, 4.2))
     for i, (elevation, azimuth) in enumerate(THREE_VIEWS, start=1):
         ax = fig.add_subplot(1, 3, i, projection="3d")
-        ax.scatter(*embedding.T[:3], c=[colours[y] for y in labels], s=3, alpha=0.8, linewidths=0)
+        ax.scatter(*embedding.T[:3], c=[colours[y] for y in labels], s=_marker_size(len(labels), 6000), alpha=0.8,
+                   linewidths=0)
         ax.view_init(elev=elevation, azim=azimuth)
         ax.set_title(f"elevation {elevation}°, azimuth {azimuth}°", fontsize=8)
         ax.set_xticklabels([])
