@@ -82,3 +82,10 @@ def test_cli_errors(tmp_path, capsys):
     assert "--out is required" in capsys.readouterr().err
     assert main(["report", str(a), "--umap-points", "3"]) == 2
     assert "--umap-points must be at least 10" in capsys.readouterr().err
+
+
+def test_a_damaged_json_file_is_named(tmp_path):
+    run = make_run(tmp_path / "r", "ddpm", [])
+    (run / "selection.json").write_text("{cut")
+    with pytest.raises(FewgenError, match=r"selection.json is not valid JSON"):
+        read_run(run)

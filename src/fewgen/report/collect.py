@@ -63,20 +63,23 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise FewgenError(f"{path} is not valid JSON; the run folder is damaged (rerun the command that wrote it)") from None
+
+
 def read_run(path: Path, name: str | None = None) -> RunRecord:
     """Everything the report needs from one run folder; a folder that is not a run gets one clear sentence."""
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise FewgenError(f"{path} is not a fewgen run folder ({CONFIG_FILE} is missing); pass folders made by 'fewgen pretrain'")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError:
-        raise FewgenError(f"{config_path} is not valid JSON; the run folder is damaged") from None
+    config = _read_json(config_path)
     results = path / RESULTS_FILE
     rows = _read_jsonl(results) if results.is_file() else []
-    selection_path = path / SELECTION_FILE
-    selection = json.loads(selection_path.read_text()) if selection_path.is_file() else None
+    selection = _read_json(path / SELECTION_FILE) if (path / SELECTION_FILE).is_file() else None
     if selection is not None and selection.get("checkpoint") != config.get("checkpoint"):
         selection = None  # made for an earlier checkpoint of this folder
     images = {key: path / config[key] for key in ("samples", "reconstructions") if config.get(key) and (path / config[key]).is_file()}

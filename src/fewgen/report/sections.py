@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fewgen.atomic import atomic_path
 from fewgen.backbones.base import BACKBONES, FeatureSpec
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError
@@ -180,7 +181,8 @@ def image_figures(run: RunRecord, out: Path) -> list[Figure] | str:
                                                                              "reconstructions (the row below each)")):
         if key in run.images:
             file = out / f"{key}-{safe_name(run.name)}.png"
-            shutil.copyfile(run.images[key], file)
+            with atomic_path(file) as tmp:
+                shutil.copyfile(run.images[key], tmp)
             figures.append(Figure(file, f"Grid of {what} from the {run.backbone} backbone of run {run.name}.",
                                   f"{run.backbone}: {what}"))
     if not figures:
