@@ -1,6 +1,7 @@
 """Print the mean ± 95% CI table of every row in RUN/results.jsonl (plus rows of OTHER runs on the same
 dataset and draws, e.g. a VAE run's resnet18 rows), the validation-chosen method per backbone, the crossover
-k against resnet18, and redraw RUN/accuracy_vs_labels.png.
+k against resnet18, and redraw RUN/accuracy_vs_labels.png. Rows are pooled as the report pools them
+(fewgen.report.collect): a re-evaluated draw and a baseline draw repeated by several runs count once.
 
 usage: python bench/summarise.py RUN [OTHER_RUN ...]
 """
@@ -9,18 +10,20 @@ import sys
 from pathlib import Path
 
 from fewgen.evaluate import method_name
+from fewgen.report.collect import pooled_rows, read_runs
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import best_per_backbone, format_crossover, format_table, read_rows
+from fewgen.report.summary import best_per_backbone, format_crossover, format_table
 
 run = Path(sys.argv[1])
-rows = [r for path in sys.argv[1:] for r in read_rows(Path(path) / "results.jsonl")]
+runs = read_runs([Path(path) for path in sys.argv[1:]])
+rows = pooled_rows(runs)[runs[0].dataset]
 print(format_table(rows))
 print()
 print(format_table(rows, "macro_f1"))
 print()
 best = set(best_per_backbone(rows).values())
 print("best method per backbone (chosen on validation):")
-print(format_table([r for r in rows if r.get("stage", "evaluate") == "evaluate" and method_name(r) in best]))
+print(format_table([r for r in rows if method_name(r) in best]))
 print()
 print("crossover against resnet18 (validation-chosen method per backbone; mean test accuracy):")
 print(format_crossover(rows))
