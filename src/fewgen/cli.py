@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from fewgen.backbones import BACKBONES, FeatureSpec
+from fewgen.augment.glo import GLOConfig
 from fewgen.backbones.base import option_help
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
@@ -202,6 +203,45 @@ def select_command(
     typer.echo(f"chosen on validation: {spec.label()} with {chosen['head']} "
                f"({100 * chosen['val_accuracy']:.1f} ± {100 * chosen['val_ci']:.1f}% over {chosen['n_seeds']} seeds)\n"
                f"stored in {run / 'selection.json'}; sweep plot: {run / 'timestep_sweep.png'}")
+
+
+@app.command()
+def augment(
+    run: Annotated[Path, typer.Option(help="Run folder for the rows (new, or an earlier 'fewgen augment' run on the same --data).")],
+    data: Annotated[str, typer.Option(help="Dataset: digits, mnist, fashion-mnist, cifar10, cifar100, or folder:PATH.")] = "digits",
+    shots: Shots = "1,2,5,10",
+    seeds: Seeds = 5,
+    augmentations: Annotated[str, typer.Option(help="Augmentations to train ResNet-18 with, comma-separated: none, standard, cutout, erasing, cglo.")] = "none,standard,cutout,erasing,cglo",
+    option: Annotated[list[str], typer.Option("--option", "-o", help="cGLO setting KEY=VALUE (repeatable): " + "; ".join(
+        f"{key}={default} ({text})" for key, default, text in option_help(GLOConfig)))] = [],
+    interpolation: Annotated[str, typer.Option(help="How cGLO samples between two codes of a class: slerp (the paper) or lerp (ablation).")] = "slerp",
+    no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Ablation: fit the cGLO without its weak classifier (gamma=0).")] = False,
+    no_noise: Annotated[bool, typer.Option("--no-noise", help="Ablation: no noise concatenated to the codes (noise_dim=0).")] = False,
+    transductive: Annotated[bool, typer.Option("--transductive", help="The cGLO also reconstructs the unlabeled test images; rows are marked transductive.")] = False,
+    unlabeled: Annotated[int, typer.Option(help="Unlabeled train images (outside every draw) the cGLO also reconstructs.")] = 0,
+    val_per_class: ValPerClass = 16,
+    resnet_steps: ResnetSteps = ResNetConfig.steps,
+    precision: Precision = "auto",
+    data_root: DataRoot = None,
+    download: Download = False,
+    progress: Progress = True,
+) -> None:
+    """Train ResNet-18 on each labeled draw with each augmentation, cGLO's slerp samples included (Azuri & Weinshall)."""
+    from fewgen.augment.run import AugmentConfig
+    from fewgen.backbones.base import config_from_options
+    from fewgen.runs import augment as run_augment
+
+    glo = config_from_options(GLOConfig, _key_values(option))
+    if no_classifier:
+        glo.gamma = 0.0
+    if no_noise:
+        glo.noise_dim = 0
+    cfg = AugmentConfig(shots=_ints(shots, "--shots"), seeds=seeds, augmentations=_names(augmentations),
+                        val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps, precision=precision), glo=glo,
+                        interpolation=interpolation, transductive=transductive, unlabeled=unlabeled, progress=progress)
+    rows = run_augment(run, data, cfg, SourceOptions(data_root, download))
+    typer.echo(format_table(rows))
+    typer.echo(f"\nresults: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}")
 
 
 @app.command()

@@ -48,9 +48,9 @@ def read_run_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def save_sample_grid(images: torch.Tensor, path: Path) -> Path:
-    """uint8 ``[N, C, H, W]`` -> one PNG grid, upscaled so small images stay visible."""
-    grid = make_grid(images, nrow=int(len(images) ** 0.5 + 0.999), padding=1, pad_value=128)  # [C', H', W']
+def save_sample_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
+    """uint8 ``[N, C, H, W]`` -> one PNG grid (``nrow`` images per row, default square), upscaled so small images stay visible."""
+    grid = make_grid(images, nrow=nrow or int(len(images) ** 0.5 + 0.999), padding=1, pad_value=128)  # [C', H', W']
     picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
     scale = max(1, 256 // max(picture.size))
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
@@ -150,3 +150,39 @@ def select(run_dir: Path, cfg: SelectConfig, expected_backbone: str | None = Non
     run_dir = Path(run_dir)
     backbone, checkpoint, source = _open_run(run_dir, expected_backbone, source_options, precision)
     return run_selection(run_dir, backbone, checkpoint, source, cfg)
+
+
+def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> list[dict]:
+    """Train ResNet-18 with each augmentation of ``cfg`` (an AugmentConfig) on the draws; rows to results.jsonl.
+
+    A new run folder gets a config.json (backbone ``cglo``); an existing one must be an augment run on the
+    same dataset, and the new rows are appended (e.g. an ablation after the main run).
+    """
+    from fewgen.augment.run import AugmentationRun
+
+    run_dir = Path(run_dir)
+    cfg.check()
+    if (run_dir / CONFIG_FILE).is_file():
+        previous = read_run_config(run_dir)
+        if previous.get("backbone") != "cglo" or previous.get("dataset") != dataset:
+            raise FewgenError(f"{run_dir} holds a {previous.get('backbone')} run on {previous.get('dataset')}; "
+                              "give 'fewgen augment' a new --run folder or one of its own on the same --data")
+    source = load_source(dataset, source_options)
+    run_config = {
+        "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
+        "backbone": "cglo", "augment": dataclasses.asdict(cfg), "image_shape": list(source.image_shape),
+        "command": sys.argv, "fewgen_version": __version__, "machine": machine(), "status": "augmenting",
+    }
+    write_json(run_dir / CONFIG_FILE, run_config)
+    rows = AugmentationRun(run_dir, source, cfg).run()
+    grids = sorted(run_dir.glob("slerp_grid_k*.png"), key=lambda p: int(p.stem.rsplit("k", 1)[1]))
+    if grids:
+        run_config["samples"] = grids[-1].name
+    write_json(run_dir / CONFIG_FILE, {**run_config, "status": "augmented"})
+    from fewgen.report.collect import pooled_rows, read_runs
+
+    every_row = pooled_rows(read_runs([run_dir])).get(dataset, rows)  # earlier invocations too, each draw once
+    plot_accuracy_vs_labels(every_row, run_dir / "accuracy_vs_labels.png", all_heads=True,
+                            title=f"{source.name}: ResNet-18 accuracy with each augmentation")
+    write_text(run_dir / "summary.txt", format_table(every_row) + "\n")
+    return rows

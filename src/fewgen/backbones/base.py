@@ -105,12 +105,12 @@ def config_from_options(config_cls: type, options: dict[str, str]) -> Any:
     values = {}
     for key, raw in options.items():
         if key not in known:
-            raise FewgenError(f"unknown backbone option '{key}'; {config_cls.__name__} takes: {', '.join(known)}")
+            raise FewgenError(f"unknown option '-o {key}'; {config_cls.__name__} takes: {', '.join(known)}")
         default = getattr(config_cls(), key)
         try:
             values[key] = type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "yes")
         except ValueError:
-            raise FewgenError(f"backbone option {key}={raw} is not a valid {type(default).__name__}") from None
+            raise FewgenError(f"option -o {key}={raw} is not a valid {type(default).__name__}") from None
     return config_cls(**values)
 
 

@@ -10,6 +10,7 @@ pixel) and, only where it preserves the label, horizontal flips. The budget
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -47,40 +48,61 @@ def standard_augmentation(image_size: int, hflip: bool) -> v2.Compose:
     return v2.Compose(steps)
 
 
-class AugmentedClassifier(nn.Module):
-    """Wraps a network: uint8 ``[B, C, H, W]`` -> logits ``[B, K]``; augments per image in training."""
+Replacement = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-    def __init__(self, net: nn.Module, augment: nn.Module):
+
+class AugmentedClassifier(nn.Module):
+    """Wraps a network: uint8 ``[B, C, H, W]`` -> logits ``[B, K]``; augments per image in training.
+
+    ``replacement`` (optional, e.g. cGLO sampling) maps a minibatch (images, labels, rows in the training
+    set) to a new uint8 minibatch before the per-image ``augment``; it is kept out of the trained modules.
+    """
+
+    def __init__(self, net: nn.Module, augment: nn.Module, replacement: Replacement | None = None):
         super().__init__()
         self.net = net
         self.augment = augment
+        self.__dict__["replacement"] = replacement  # not a submodule: the classifier's optimizer must not see it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x.float() / 127.5) - 1.0)
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        logs = {}
+        if self.replacement is not None:
+            before = x
+            x = self.replacement(x, y, index)
+            logs["replaced"] = (x != before).flatten(1).any(1).float().mean().item()
         x = torch.stack([self.augment(image) for image in x])
-        return nn.functional.cross_entropy(self(x), y), {}
+        return nn.functional.cross_entropy(self(x), y), logs
 
 
 class ResNetBaseline:
     """Fit on uint8 images and labels, predict labels; same draws as the feature heads."""
 
-    def __init__(self, config: ResNetConfig | None = None, hflip: bool = False, seed: int = 0):
+    def __init__(self, config: ResNetConfig | None = None, hflip: bool = False, seed: int = 0,
+                 augment: nn.Module | None = None, replacement: Replacement | None = None):
         self.config = config or ResNetConfig()
         self.hflip = hflip
         self.seed = seed
+        self.augment = augment  # None: standard augmentation
+        self.replacement = replacement
 
     def fit(self, images: torch.Tensor, labels: np.ndarray) -> "ResNetBaseline":
+        """uint8 images ``[N, C, H, W]`` and labels ``[N]``; a replacement sees rows 0..N-1 of this set."""
         self.classes_, y_idx = np.unique(labels, return_inverse=True)
         torch.manual_seed(self.seed)
         net = cifar_resnet18(images.shape[1], len(self.classes_))
-        self.model_ = AugmentedClassifier(net, standard_augmentation(images.shape[-1], self.hflip))
+        augment = self.augment if self.augment is not None else standard_augmentation(images.shape[-1], self.hflip)
+        self.model_ = AugmentedClassifier(net, augment, self.replacement)
         cfg = self.config
         train = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                             schedule="cosine", precision=cfg.precision, seed=self.seed, progress=False)
         trainer = Trainer(self.model_, train, tag="resnet18")
-        trainer.fit(images, torch.as_tensor(y_idx, dtype=torch.long))
+        tensors = [images, torch.as_tensor(y_idx, dtype=torch.long)]
+        if self.replacement is not None:
+            tensors.append(torch.arange(len(images)))
+        trainer.fit(*tensors)
         self.model_ = trainer.model.eval()
         return self
 

@@ -34,7 +34,8 @@ def provenance(run: RunRecord) -> dict:
     """Where the run's numbers come from: data, model, checkpoint, specs, versions, command, machine, timings."""
     config, rows = run.config, run.rows
     pretrain = config.get("pretrain", {})
-    specs = sorted({FeatureSpec.from_dict(r["spec"]).label() for r in rows if r["backbone"] not in BASELINES})
+    specs = sorted({FeatureSpec.from_dict(r["spec"]).label() for r in rows if r["backbone"] not in BASELINES
+                    and r["head"] != r["backbone"]})  # not classifiers trained end to end (resnet18, augmentations)
     seconds = lambda rs: sum(r.get("fit_seconds", 0) + r.get("predict_seconds", 0) for r in rs)  # noqa: E731
     return {
         "run": run.name, "path": str(run.path), "dataset": run.dataset, "n_unlabeled": config.get("n_unlabeled"),
@@ -48,7 +49,9 @@ def provenance(run: RunRecord) -> dict:
         "command": shlex.join(config.get("command", [])) or "unknown",
         "machine": ", ".join(f"{k} {v}" for k, v in sorted(config.get("machine", {}).items())),
         "pretrain": (f"{pretrain['seconds']:.0f} s, {pretrain.get('epochs')} epochs, {pretrain.get('steps')} steps, "
-                     f"{pretrain.get('mixed_precision', 'fp32')}" if "seconds" in pretrain else "not finished"),
+                     f"{pretrain.get('mixed_precision', 'fp32')}" if "seconds" in pretrain else
+                     f"none: a cGLO is fitted on each draw ({sum(r.get('glo_seconds', 0) for r in rows):.0f} s in all)"
+                     if "augment" in config else "not finished"),
         "heads_seconds": f"{seconds([r for r in rows if r['backbone'] != 'resnet18']):.1f} s over "
                          f"{sum(r['backbone'] != 'resnet18' for r in rows)} rows",
         "resnet_seconds": f"{seconds([r for r in rows if r['backbone'] == 'resnet18']):.1f} s over "
@@ -64,8 +67,8 @@ def _umap_sections(runs: list[RunRecord], pooled: dict[str, list[dict]], out: Pa
         best = best_per_backbone(rows)
         for method in backbones_then_baselines(best):  # raw pixels, the reference, after the backbones
             backbone = next(b for b, m in best.items() if m == method)
-            if backbone == "resnet18":
-                continue  # its features are not cached: it is trained end to end on each draw
+            if any(r["head"] == r["backbone"] for r in rows if r["backbone"] == backbone):
+                continue  # no cached features: a classifier trained end to end on each draw (resnet18, augmentations)
             run = by_name[next(r["run"] for r in rows if r["backbone"] == backbone)]
             sections.append({"dataset": dataset, "method": method, "content": umap_figures(run, method, rows, out, points)})
     return sections

@@ -54,9 +54,10 @@ def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_h
         mean = [100 * by_shots[k][0] for k in shots]
         half = [100 * by_shots[k][1] for k in shots]
         base = method.split("+")[0].split("[")[0]
-        style = BASELINE_STYLE.get(base, {}) if base not in styled else {}
-        styled.add(base)
-        style = style or dict(color=colours(i % colours.N), linestyle="-" if base not in BASELINE_STYLE else "-.")
+        baseline = base in BASELINE_STYLE and (method == base or base == "pixels")  # not resnet18+cutout etc.
+        style = BASELINE_STYLE[base] if baseline and base not in styled else {}
+        styled.add(base if baseline else method)
+        style = style or dict(color=colours(i % colours.N), linestyle="-." if baseline else "-")
         _line_with_band(ax, shots, mean, half, method, **style)
     all_shots = sorted({k for by_shots in table.values() for k in by_shots})
     ax.set_xscale("log", base=2)

@@ -101,7 +101,8 @@ def dataset_section(dataset: str, rows: list[dict], out: Path) -> DatasetSection
     best = best_per_backbone(rows)
     transductive = _transductive(rows)
     order = backbones_then_baselines(best)
-    notes = {m: "baseline" if b in BASELINES else "best on validation" for b, m in best.items()}
+    end_to_end = {method_name(r) for r in rows if r["head"] == r["backbone"]}  # resnet18 and its augmentations
+    notes = {m: "baseline" if b in BASELINES else "" if m in end_to_end else "best on validation" for b, m in best.items()}
     notes.update({m: f"{notes.get(m, '')}, transductive".lstrip(", ") for m in transductive})
     shots, accuracy = _table(rows, order, notes)
     chosen = [r for r in rows if method_name(r) in set(order)]
@@ -133,9 +134,10 @@ def _heads_compared(rows: list[dict], best: dict[str, str], transductive: set[st
     """For each backbone, every head on its validation-chosen feature spec."""
     sections = []
     for backbone, chosen in best.items():
-        if backbone in BASELINES:
-            continue
-        spec = next(r["spec"] for r in rows if method_name(r) == chosen)
+        first = next(r for r in rows if method_name(r) == chosen)
+        if backbone in BASELINES or first["head"] == first["backbone"]:
+            continue  # a baseline, or a classifier trained end to end: no heads to compare
+        spec = first["spec"]
         same_spec = [r for r in rows if r["backbone"] == backbone and r["spec"] == spec]
         methods = list(dict.fromkeys(method_name(r) for r in same_spec))
         every_k = {r["shots"] for r in rows if r["backbone"] == backbone}
