@@ -175,7 +175,8 @@ def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> 
     }
     write_json(run_dir / CONFIG_FILE, run_config)
     rows = AugmentationRun(run_dir, source, cfg).run()
-    grids = sorted(run_dir.glob("slerp_grid_k*.png"), key=lambda p: int(p.stem.rsplit("k", 1)[1]))
+    grids = sorted(run_dir.glob("slerp_grid_k*.png"), key=lambda p: int(p.stem.split("_")[2][1:]))
+    grids = [p for p in grids if p.stem.count("_") == 2] or grids  # the full model's grids first
     if grids:
         run_config["samples"] = grids[-1].name
     write_json(run_dir / CONFIG_FILE, {**run_config, "status": "augmented"})

@@ -62,6 +62,9 @@ def test_each_ablation_is_a_flag_that_adds_its_rows(augment_run, flags, method, 
     assert main(["augment", "--run", str(augment_run), *TINY, "--augmentations", "cglo", *flags]) == 0
     new = rows_of(augment_run)[before:]
     assert [method_name(r) for r in new] == [method] and new[0]["transductive"] is transductive
+    flag = method[method.index("(") + 1 : -1]
+    assert (augment_run / f"slerp_grid_k2_{flag}.png").is_file()  # beside, not over, the full model's grid
+    assert json.loads((augment_run / "config.json").read_text())["samples"] == "slerp_grid_k2.png"
 
 
 def test_classic_augmentations_come_from_torchvision():

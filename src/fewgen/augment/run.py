@@ -166,4 +166,5 @@ class AugmentationRun:
             i, j = members[0], members[min(1, len(members) - 1)]
             path = model.sample(torch.full((8,), int(i)), torch.full((8,), int(j)), GRID_TS, self.cfg.interpolation).cpu()
             rows.append(torch.cat([images[i : i + 1], path, images[j : j + 1]]))
-        save_sample_grid(torch.cat(rows), self.run_dir / f"slerp_grid_k{shots}.png", nrow=10)
+        flags = "".join(f"_{flag}" for flag in self.cfg.cglo_flags())  # an ablation keeps the full model's grid
+        save_sample_grid(torch.cat(rows), self.run_dir / f"slerp_grid_k{shots}{flags}.png", nrow=10)
