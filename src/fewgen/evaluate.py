@@ -165,21 +165,23 @@ class Evaluation:
     def run_resnet(self) -> list[dict]:
         """ResNet-18 from scratch on each labeled draw (one row per draw, appended as it finishes)."""
         rows = []
-        images = self.source.train.images
-        val_images = images[torch.as_tensor(self.draws.val)]
         for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="resnet18", disable=not self.cfg.progress, leave=False):
-            t0 = time.perf_counter()
             model = ResNetBaseline(self.cfg.resnet, self.source.hflip_preserves_label, seed)
-            model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
-            t1 = time.perf_counter()
-            pred = model.predict(self.test.images)
-            t2 = time.perf_counter()
-            val_pred = model.predict(val_images) if len(val_images) else np.empty(0)
-            spec = {"steps": self.cfg.resnet.steps, "batch_size": self.cfg.resnet.batch_size, "lr": self.cfg.resnet.lr}
-            row = self._row("resnet18", "-", spec, "resnet18", shots, seed, pred, val_pred, t1 - t0, t2 - t1)
+            row = self.classifier_row("resnet18", self.cfg.resnet.spec(), model, idx, shots, seed)
             append_jsonl(self.run_dir / RESULTS_FILE, [row])
             rows.append(row)
         return rows
+
+    def classifier_row(self, method: str, spec: dict, model: ResNetBaseline, idx: np.ndarray, shots: int, seed: int) -> dict:
+        """Fit a classifier trained end to end (e.g. ResNet-18) on draw ``idx``; its row on test and validation."""
+        images = self.source.train.images
+        t0 = time.perf_counter()
+        model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
+        t1 = time.perf_counter()
+        pred = model.predict(self.test.images)
+        t2 = time.perf_counter()
+        val_pred = model.predict(images[torch.as_tensor(self.draws.val)]) if len(self.draws.val) else np.empty(0)
+        return self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
 
     def run_baselines(self) -> list[dict]:
         rows = []

@@ -29,6 +29,7 @@ from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
 from fewgen.evaluate import RESULTS_FILE, EvalConfig, Evaluation
+from fewgen.report.summary import read_rows
 
 GRID_TS = torch.linspace(0, 1, 8)
 
@@ -94,7 +95,7 @@ class AugmentationRun:
     def _spec(self, augmentation: str) -> dict:
         """What a row was trained with: resnet18's budget (as in evaluate's rows), the augmentation, the cGLO."""
         cfg = self.cfg
-        spec = {"steps": cfg.resnet.steps, "batch_size": cfg.resnet.batch_size, "lr": cfg.resnet.lr}
+        spec = cfg.resnet.spec()  # as evaluate's resnet18 rows
         if augmentation != "standard":
             spec["augmentation"] = augmentation
         if augmentation == "cglo":
@@ -110,7 +111,7 @@ class AugmentationRun:
         """Rows already in results.jsonl with the same method, draw and settings: a rerun skips them (an
         interrupted benchmark resumes where it stopped) and returns them with the new ones."""
         path = self.run_dir / RESULTS_FILE
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        rows = read_rows(path) if path.is_file() else []
         return {self._key(r["backbone"], r["shots"], r["seed"], r.get("n_val"), r["spec"]): r for r in rows}
 
     def run(self) -> list[dict]:
@@ -144,16 +145,8 @@ class AugmentationRun:
             if seed == 0:
                 self._save_grid(model, images, y_idx, shots)
         transform = classic_augmentation(augmentation, images.shape[-1], source.hflip_preserves_label)
-        t0 = time.perf_counter()
         classifier = ResNetBaseline(cfg.resnet, source.hflip_preserves_label, seed, transform, replacement)
-        classifier.fit(images, labels)
-        t1 = time.perf_counter()
-        pred = classifier.predict(self.evaluation.test.images)
-        t2 = time.perf_counter()
-        val = self.evaluation.draws.val
-        val_pred = classifier.predict(source.train.images[torch.as_tensor(val)]) if len(val) else np.empty(0)
-        method = cfg.method(augmentation)
-        row = self.evaluation._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
+        row = self.evaluation.classifier_row(cfg.method(augmentation), spec, classifier, idx, shots, seed)
         return row | {"transductive": augmentation == "cglo" and cfg.transductive, "glo_seconds": glo_seconds}
 
     def _save_grid(self, model, images: torch.Tensor, y_idx: np.ndarray, shots: int) -> None:

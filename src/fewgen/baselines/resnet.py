@@ -31,6 +31,10 @@ class ResNetConfig:
     weight_decay: float = 5e-2
     precision: str = "auto"
 
+    def spec(self) -> dict:
+        """What a result row records of this budget."""
+        return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr}
+
 
 def cifar_resnet18(in_channels: int, num_classes: int) -> nn.Module:
     """torchvision ResNet-18 with a 3x3 stride-1 stem and no max-pool."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from fewgen.errors import FewgenError
 from fewgen.evaluate import BASELINES, RESULTS_FILE, method_name
 from fewgen.features import FeatureCache
+from fewgen.report.summary import read_rows
 from fewgen.runs import CONFIG_FILE
 from fewgen.select import SELECTION_FILE
 
@@ -52,17 +53,6 @@ class RunRecord:
         return FeatureCache(self.path)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise FewgenError(f"{path} line {number} is not valid JSON; fix or delete that line") from None
-    return rows
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -78,7 +68,7 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
         raise FewgenError(f"{path} is not a fewgen run folder ({CONFIG_FILE} is missing); pass folders made by 'fewgen pretrain'")
     config = _read_json(config_path)
     results = path / RESULTS_FILE
-    rows = _read_jsonl(results) if results.is_file() else []
+    rows = read_rows(results) if results.is_file() else []
     selection = _read_json(path / SELECTION_FILE) if (path / SELECTION_FILE).is_file() else None
     if selection is not None and selection.get("checkpoint") != config.get("checkpoint"):
         selection = None  # made for an earlier checkpoint of this folder

@@ -6,12 +6,21 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from fewgen.errors import FewgenError
 from fewgen.evaluate import method_name
 from fewgen.stats import mean_ci
 
 
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The rows of a results.jsonl file; a damaged line is named (file and line number)."""
+    rows = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise FewgenError(f"{path} line {number} is not valid JSON; fix or delete that line") from None
+    return rows
 
 
 def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
