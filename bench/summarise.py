@@ -3,19 +3,26 @@ dataset and draws, e.g. a VAE run's resnet18 rows), the validation-chosen method
 k against resnet18, and redraw RUN/accuracy_vs_labels.png. Rows are pooled as the report pools them
 (fewgen.report.collect): a re-evaluated draw and a baseline draw repeated by several runs count once.
 
-usage: python bench/summarise.py RUN [OTHER_RUN ...]
+With --paired METHOD it also prints METHOD minus every other method per k, paired on the shared draws
+(fewgen.report.summary.paired_differences), e.g. --paired resnet18+cglo on an augment run.
+
+usage: python bench/summarise.py RUN [OTHER_RUN ...] [--paired METHOD]
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 from fewgen.evaluate import method_name
 from fewgen.report.collect import pooled_rows, read_runs
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import best_per_backbone, format_crossover, format_table
+from fewgen.report.summary import best_per_backbone, format_crossover, format_paired, format_table, summarise
 
-run = Path(sys.argv[1])
-runs = read_runs([Path(path) for path in sys.argv[1:]])
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("runs", nargs="+", type=Path)
+parser.add_argument("--paired", metavar="METHOD", help="also print METHOD minus each other method on the shared draws")
+args = parser.parse_args()
+run = args.runs[0]
+runs = read_runs(args.runs)
 rows = pooled_rows(runs)[runs[0].dataset]
 print(format_table(rows))
 print()
@@ -29,3 +36,6 @@ print("crossover against resnet18 (validation-chosen method per backbone; mean t
 print(format_crossover(rows))
 plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels.png", title=f"{rows[0]['dataset']}: accuracy vs labels per class")
 plot_accuracy_vs_labels(rows, run / "accuracy_vs_labels_all_heads.png", all_heads=True)
+if args.paired:
+    print()
+    print(format_paired(rows, args.paired, list(summarise(rows))))

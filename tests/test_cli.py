@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fewgen.cli import main
@@ -34,6 +35,7 @@ def test_pretrain_writes_a_run_folder(tiny_run):
     assert config["backbone_config"] == {"channels": 8, "latent_dim": 4, "beta": 1.0}
     assert (tiny_run / "backbone" / "model.safetensors").is_file() and (tiny_run / "samples.png").is_file()
     assert (tiny_run / "checkpoints" / "latest.json").is_file()
+    assert config["machine"]["cpus"] >= 1 and config["machine"]["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
 
 def test_evaluate_end_to_end(tiny_run, capsys):

@@ -239,9 +239,9 @@ def augment(
     cfg = AugmentConfig(shots=_ints(shots, "--shots"), seeds=seeds, augmentations=_names(augmentations),
                         val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps, precision=precision), glo=glo,
                         interpolation=interpolation, transductive=transductive, unlabeled=unlabeled, progress=progress)
-    rows = run_augment(run, data, cfg, SourceOptions(data_root, download))
-    typer.echo(format_table(rows))
-    typer.echo(f"\nresults: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}")
+    run_augment(run, data, cfg, SourceOptions(data_root, download))
+    typer.echo((run / "summary.txt").read_text())  # every invocation's rows on this run, pooled
+    typer.echo(f"results: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -37,8 +38,11 @@ BACKBONE_DIR = "backbone"
 
 
 def machine() -> dict:
+    """Where a run ran, for its config.json: versions, platform, CPU count and the GPU's name if any."""
+    cuda = torch.cuda.is_available()
     return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cuda": torch.cuda.is_available()}
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "cuda": cuda,
+            "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -185,5 +189,18 @@ def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> 
     every_row = pooled_rows(read_runs([run_dir])).get(dataset, rows)  # earlier invocations too, each draw once
     plot_accuracy_vs_labels(every_row, run_dir / "accuracy_vs_labels.png", all_heads=True,
                             title=f"{source.name}: ResNet-18 accuracy with each augmentation")
-    write_text(run_dir / "summary.txt", format_table(every_row) + "\n")
+    write_text(run_dir / "summary.txt", augment_summary(every_row) + "\n")
     return rows
+
+
+def augment_summary(rows: list[dict]) -> str:
+    """The accuracy table of an augment run, then the full cGLO (or, without it, the first ablation run)
+    minus every other method, paired on the shared draws: the test of the paper's claim."""
+    from fewgen.report.summary import format_paired, summarise
+
+    text = format_table(rows)
+    methods = list(summarise(rows))
+    cglo = [m for m in methods if m == "resnet18+cglo"] or [m for m in methods if m.startswith("resnet18+cglo(")]
+    if cglo and len(methods) > 1:
+        text += "\n\n" + format_paired(rows, cglo[0], methods)
+    return text

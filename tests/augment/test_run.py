@@ -100,6 +100,16 @@ def test_a_bad_cglo_option_is_named(tmp_path, capsys):
     assert "glo loss must be one of auto, perceptual, laplacian" in capsys.readouterr().err
 
 
+def test_the_summary_pairs_cglo_with_every_other_augmentation(augment_run):
+    summary = (augment_run / "summary.txt").read_text()
+    assert "resnet18+cglo: paired accuracy difference" in summary
+    rows = {method_name(r): r["accuracy"] for r in rows_of(augment_run)}
+    for other in ("resnet18", "resnet18+none", "resnet18+cutout", "resnet18+erasing"):
+        line = next(line for line in summary.splitlines() if line.startswith(f"− {other} "))
+        assert f"{100 * (rows['resnet18+cglo'] - rows[other]):+6.1f} ±  0.0" in line  # one draw: the difference itself
+    assert "head chosen" not in summary  # augmented classifiers have no head to choose
+
+
 def test_a_rerun_skips_the_draws_it_already_has(augment_run):
     before = rows_of(augment_run)
     assert main(["augment", "--run", str(augment_run), *TINY, "--augmentations", "none,cutout"]) == 0

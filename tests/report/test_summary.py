@@ -3,7 +3,8 @@
 import numpy as np
 
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import best_by_validation, best_per_backbone, crossover, format_crossover, format_table, summarise
+from fewgen.report.summary import (best_by_validation, best_per_backbone, crossover, format_crossover, format_paired, format_table,
+                                   paired_differences, summarise)
 
 
 def row(backbone, head, shots, seed, acc, val, params=None):
@@ -56,3 +57,29 @@ def test_crossover_is_the_winning_streak_from_the_smallest_k():
     assert crossover(rows) == {"vae+logreg": (2, [1, 2, 8], [1, 2, 4, 8])}
     assert "every k up to 2; wins at k=1,2,8 of 1,2,4,8" in format_crossover(rows)
     assert crossover([r for r in rows if r["backbone"] == "vae"]) == {}
+
+
+def test_augmented_classifiers_have_no_head_to_choose():
+    rows = [_row(f"resnet18+{aug}", f"resnet18+{aug}", 1, s, 0.5, 0.5) for aug in ("none", "cglo") for s in range(2)]
+    assert best_by_validation(rows) == {}
+    assert "head chosen" not in format_table(rows)
+
+
+def test_paired_differences_use_only_shared_draws_and_cancel_the_draw_spread():
+    # the draw's difficulty moves both methods alike; cglo is 0.02 ahead on every draw
+    difficulty = {0: 0.3, 1: 0.6, 2: 0.45}
+    rows = [_row("resnet18+cglo", "resnet18+cglo", 1, s, d + 0.02, 0) for s, d in difficulty.items()]
+    rows += [_row("resnet18", "resnet18", 1, s, d, 0) for s, d in difficulty.items()]
+    rows += [_row("resnet18", "resnet18", 2, 0, 0.9, 0), _row("resnet18", "resnet18", 1, 7, 0.0, 0)]  # not shared
+    mean, half, n = paired_differences(rows, "resnet18+cglo", "resnet18")[1]
+    assert n == 3 and np.isclose(mean, 0.02) and half < 1e-9
+    assert set(paired_differences(rows, "resnet18+cglo", "resnet18")) == {1}
+    assert summarise(rows)["resnet18+cglo"][1][1] > 0.1  # the unpaired CI is wide
+    text = format_paired(rows, "resnet18+cglo", ["resnet18", "resnet18+cglo"])
+    assert "− resnet18 " in text and "+2.0 ±  0.0*" in text and "− resnet18+cglo" not in text
+
+
+def test_a_paired_difference_whose_ci_spans_zero_is_not_marked():
+    rows = [_row("a", "a", 1, s, acc, 0) for s, acc in enumerate((0.5, 0.6, 0.4))]
+    rows += [_row("b", "b", 1, s, 0.5, 0) for s in range(3)]
+    assert "*" not in format_paired(rows, "a", ["b"]).splitlines()[-1]

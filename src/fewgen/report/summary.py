@@ -36,8 +36,9 @@ def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int,
 
 
 def best_by_validation(rows: list[dict]) -> dict[str, str]:
-    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test)."""
-    val = summarise(rows, "val_accuracy")
+    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test).
+    Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
+    val = summarise([row for row in rows if row["head"] != row["backbone"]], "val_accuracy")
     best: dict[str, tuple[float, str]] = {}
     for method, by_shots in val.items():
         if "+" not in method:
@@ -98,6 +99,44 @@ def format_crossover(rows: list[dict], baseline: str = "resnet18") -> str:
         if streak == shared[-1]:
             head += " (every k run)"
         lines.append(f"{method}: {head}; wins at k={','.join(map(str, wins)) or 'none'} of {','.join(map(str, shared))}")
+    return "\n".join(lines)
+
+
+def paired_differences(rows: list[dict], method: str, reference: str,
+                       metric: str = "accuracy") -> dict[int, tuple[float, float, int]]:
+    """``{shots: (mean, ci_half_width, n)}`` of ``method`` minus ``reference`` over the draws (shots, seed) both
+    were run on. Differences on the same draw cancel the draw-to-draw spread that dominates each method's own
+    CI at small k, so a paired CI that excludes 0 is a win (or a loss) on these draws."""
+    by_draw: dict[str, dict[tuple[int, int], float]] = defaultdict(dict)
+    for row in rows:
+        if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate":
+            by_draw[method_name(row)][(row["shots"], row["seed"])] = row[metric]
+    ours, theirs = by_draw.get(method, {}), by_draw.get(reference, {})
+    differences: dict[int, list[float]] = defaultdict(list)
+    for draw in sorted(set(ours) & set(theirs)):
+        differences[draw[0]].append(ours[draw] - theirs[draw])
+    return {k: (*mean_ci(v), len(v)) for k, v in sorted(differences.items())}
+
+
+def format_paired(rows: list[dict], method: str, references: list[str], metric: str = "accuracy") -> str:
+    """A table of ``method`` minus each reference, per k: mean ± 95% CI in points over shared draws, ``*`` where
+    the CI excludes 0."""
+    tables = {ref: paired_differences(rows, method, ref, metric) for ref in references if ref != method}
+    shots = sorted({k for table in tables.values() for k in table})
+    width = max([len(f"− {ref}") for ref in tables] + [6])
+    header = f"{'minus':<{width}}  " + "  ".join(f"{f'k={k}':>14}" for k in shots)
+    lines = [f"{method}: paired {metric} difference (points, mean ± 95% CI over shared draws; * CI excludes 0)",
+             header, "-" * len(header)]
+    for ref, table in tables.items():
+        cells = []
+        for k in shots:
+            if k not in table:
+                cells.append(f"{'—':>14}")
+                continue
+            mean, half, _ = table[k]
+            mark = "*" if abs(mean) > half and table[k][2] > 1 else " "
+            cells.append(f"{100 * mean:+6.1f} ± {100 * half:4.1f}{mark}")
+        lines.append(f"{f'− {ref}':<{width}}  " + "  ".join(cells))
     return "\n".join(lines)
 
 
