@@ -82,8 +82,15 @@ def test_new_backbones_pretrain_and_evaluate(tmp_path, capsys, backbone, options
 def test_backbones_command_explains_every_option(capsys):
     assert main(["backbones"]) == 0
     out = capsys.readouterr().out
-    for text in ("vqvae: A VQ-VAE", "-o codebook_size=256  number of codes K", "alae: A GAN", "-o r1_gamma=10.0"):
+    for text in ("vqvae: A VQ-VAE", "-o codebook_size=256  number of codes K", "alae: A GAN", "-o r1_gamma=10.0",
+                 "glo: the conditional GLO", "-o code_dim=128"):
         assert text in out
+
+
+def test_the_glo_is_not_pretrained_but_points_to_augment(tmp_path, capsys):
+    assert main(["pretrain", "--run", str(tmp_path / "run"), "--backbone", "glo"]) == 2
+    assert "fitted on each labeled draw by 'fewgen augment'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
@@ -198,3 +205,14 @@ def test_bad_part_fails_before_any_row_is_written(tiny_run, capsys):
     before = files_under(tiny_run)
     expect_error(capsys, ["evaluate", str(tiny_run), "--parts", "stacked,middle", *FAST_EVAL], "not 'middle'")
     assert files_under(tiny_run) == before
+
+
+def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys):
+    import fewgen.runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fewgen.runs, "pretrain", interrupted)
+    assert main(["pretrain", "--run", str(tmp_path / "run"), "--epochs", "1"]) == 130
+    assert "interrupted" in capsys.readouterr().err

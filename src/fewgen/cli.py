@@ -138,6 +138,10 @@ def backbones() -> None:
         typer.echo(f"{name}: {summary[0].replace('``', '') if summary else ''}")
         for key, default, text in option_help(cls.Config):
             typer.echo(f"  -o {key}={default}  {text}")
+    typer.echo("glo: the conditional GLO (Azuri & Weinshall), fitted on each labeled draw by 'fewgen augment' "
+               "for generative augmentation, not a feature backbone.")
+    for key, default, text in option_help(GLOConfig):
+        typer.echo(f"  -o {key}={default}  {text}")
 
 
 @app.command()
@@ -294,7 +298,12 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app; a :class:`FewgenError` becomes one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode, typer returns an exit code instead of exiting: Ctrl-C gives 130
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:
+                typer.echo("interrupted; files already written are kept (each write is atomic)", err=True)
+            return code
     except FewgenError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2

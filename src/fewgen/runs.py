@@ -116,6 +116,9 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
 def _open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
     """The run's backbone (with its feature precision), checkpoint hash and data source."""
     run_config = read_run_config(run_dir)
+    if run_config.get("backbone") == "cglo":
+        raise FewgenError(f"{run_dir} is a 'fewgen augment' run, which has no feature backbone to evaluate; its rows are in "
+                          f"results.jsonl, and 'fewgen report {run_dir}' shows them")
     backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
     backbone.precision = precision
     if source_options is None or source_options.data_root is None:
@@ -166,24 +169,23 @@ def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> 
 
     run_dir = Path(run_dir)
     cfg.check()
+    previous = {}
     if (run_dir / CONFIG_FILE).is_file():
         previous = read_run_config(run_dir)
         if previous.get("backbone") != "cglo" or previous.get("dataset") != dataset:
             raise FewgenError(f"{run_dir} holds a {previous.get('backbone')} run on {previous.get('dataset')}; "
                               "give 'fewgen augment' a new --run folder or one of its own on the same --data")
     source = load_source(dataset, source_options)
+    invocation = {"command": sys.argv, "augment": dataclasses.asdict(cfg), "fewgen_version": __version__, "machine": machine()}
     run_config = {
-        "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
-        "backbone": "cglo", "augment": dataclasses.asdict(cfg), "image_shape": list(source.image_shape),
-        "command": sys.argv, "fewgen_version": __version__, "machine": machine(), "status": "augmenting",
+        **previous, "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
+        "backbone": "cglo", "image_shape": list(source.image_shape), **invocation,
+        "invocations": previous.get("invocations", []) + [invocation],  # every ablation and resumption, in order
+        "status": "augmenting",
     }
-    write_json(run_dir / CONFIG_FILE, run_config)
+    write_json(run_dir / CONFIG_FILE, _with_slerp_grid(run_config, run_dir))
     rows = AugmentationRun(run_dir, source, cfg).run()
-    grids = sorted(run_dir.glob("slerp_grid_k*.png"), key=lambda p: int(p.stem.split("_")[2][1:]))
-    grids = [p for p in grids if p.stem.count("_") == 2] or grids  # the full model's grids first
-    if grids:
-        run_config["samples"] = grids[-1].name
-    write_json(run_dir / CONFIG_FILE, {**run_config, "status": "augmented"})
+    write_json(run_dir / CONFIG_FILE, _with_slerp_grid({**run_config, "status": "augmented"}, run_dir))
     from fewgen.report.collect import pooled_rows, read_runs
 
     every_row = pooled_rows(read_runs([run_dir])).get(dataset, rows)  # earlier invocations too, each draw once
@@ -193,14 +195,22 @@ def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> 
     return rows
 
 
+def _with_slerp_grid(run_config: dict, run_dir: Path) -> dict:
+    """``run_config`` with ``samples`` naming the slerp grid the report shows: the full model's at the largest k,
+    else an ablation's (an interrupted invocation keeps the grid of an earlier one)."""
+    grids = sorted(run_dir.glob("slerp_grid_k*.png"), key=lambda p: int(p.stem.split("_")[2][1:]))
+    grids = [p for p in grids if p.stem.count("_") == 2] or grids  # the full model's grids first
+    return {**run_config, "samples": grids[-1].name} if grids else run_config
+
+
 def augment_summary(rows: list[dict]) -> str:
     """The accuracy table of an augment run, then the full cGLO (or, without it, the first ablation run)
     minus every other method, paired on the shared draws: the test of the paper's claim."""
-    from fewgen.report.summary import format_paired, summarise
+    from fewgen.report.summary import cglo_method, format_paired, summarise
 
     text = format_table(rows)
     methods = list(summarise(rows))
-    cglo = [m for m in methods if m == "resnet18+cglo"] or [m for m in methods if m.startswith("resnet18+cglo(")]
+    cglo = cglo_method(methods)
     if cglo and len(methods) > 1:
-        text += "\n\n" + format_paired(rows, cglo[0], methods)
+        text += "\n\n" + format_paired(rows, cglo, methods)
     return text

@@ -1,6 +1,7 @@
 """`fewgen augment` end to end on digits with tiny budgets: rows for every augmentation and ablation, the grid."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -91,6 +92,11 @@ def test_the_report_reads_an_augment_run(augment_run, tmp_path):
     text = (tmp_path / "report" / "report.html").read_text()
     assert "resnet18+cglo" in text and "a cGLO is fitted on each draw" in text
     assert text.count("data:image/png") == 2  # the accuracy curves and the slerp grid; no UMAP of end-to-end classifiers
+    accuracy = {method_name(r): r["accuracy"] for r in rows_of(augment_run)}  # one draw: the difference itself
+    cells = re.findall(r'data-reference="([^"]+)" data-shots="2" data-mean="([^"]+)"', text)
+    assert {"resnet18", "resnet18+none", "resnet18+cutout", "resnet18+erasing"} <= {ref for ref, _ in cells}
+    for reference, mean in cells:
+        assert float(mean) == pytest.approx(accuracy["resnet18+cglo"] - accuracy[reference])
 
 
 def test_a_bad_cglo_option_is_named(tmp_path, capsys):
@@ -110,7 +116,29 @@ def test_the_summary_pairs_cglo_with_every_other_augmentation(augment_run):
     assert "head chosen" not in summary  # augmented classifiers have no head to choose
 
 
+def test_evaluate_on_an_augment_run_says_what_it_is(augment_run, capsys):
+    assert main(["evaluate", str(augment_run), "--shots", "2", "--seeds", "1"]) == 2
+    assert "is a 'fewgen augment' run, which has no feature backbone" in capsys.readouterr().err
+
+
 def test_a_rerun_skips_the_draws_it_already_has(augment_run):
     before = rows_of(augment_run)
+    invocations = len(json.loads((augment_run / "config.json").read_text())["invocations"])
     assert main(["augment", "--run", str(augment_run), *TINY, "--augmentations", "none,cutout"]) == 0
     assert rows_of(augment_run) == before
+    config = json.loads((augment_run / "config.json").read_text())
+    assert len(config["invocations"]) == invocations + 1  # every invocation's command and machine are kept
+    assert config["invocations"][-1]["augment"]["augmentations"] == ["none", "cutout"]
+    assert config["samples"] == "slerp_grid_k2.png"  # an invocation without cGLO keeps the earlier grid
+
+
+def test_an_interrupted_invocation_keeps_the_grid_in_the_config(augment_run, monkeypatch):
+    from fewgen.augment.run import AugmentationRun
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AugmentationRun, "run", interrupted)
+    assert main(["augment", "--run", str(augment_run), *TINY, "--augmentations", "cglo", "--no-noise"]) == 130  # Ctrl-C
+    config = json.loads((augment_run / "config.json").read_text())
+    assert config["status"] == "augmenting" and config["samples"] == "slerp_grid_k2.png"

@@ -94,6 +94,9 @@ def register(cls: type["Backbone"]) -> type["Backbone"]:
 
 
 def get_backbone_class(name: str) -> type["Backbone"]:
+    if name in ("glo", "cglo"):
+        raise FewgenError(f"the conditional GLO ('{name}') is fitted on each labeled draw by 'fewgen augment', not "
+                          "pretrained for features; run 'fewgen augment --run RUN --data DATA' (its -o settings: 'fewgen backbones')")
     if name not in BACKBONES:
         raise FewgenError(f"unknown backbone '{name}'; use one of: {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name]

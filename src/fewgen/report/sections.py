@@ -23,7 +23,7 @@ from fewgen.evaluate import BASELINES, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
-from fewgen.report.summary import best_per_backbone, crossover, summarise
+from fewgen.report.summary import best_per_backbone, cglo_method, crossover, paired_differences, summarise
 
 
 @dataclass
@@ -68,6 +68,7 @@ class DatasetSection:
     crossover: list[dict]
     heads: list[dict]  # per backbone: {"backbone", "spec", "rows": [TableRow]}
     notes: list[str] = field(default_factory=list)
+    paired: dict | None = None  # augment runs: {"method", "shots", "rows": [{"reference", "cells": {k: Cell}}]}
 
 
 def safe_name(text: str) -> str:
@@ -114,13 +115,27 @@ def dataset_section(dataset: str, rows: list[dict], out: Path) -> DatasetSection
                               f"(k = {', '.join(map(str, shots))}, log scale) for {', '.join(order)}; shaded bands are "
                               "95% confidence intervals over seeds. The table below gives the same numbers.",
                         "Each backbone with its head and feature spec chosen on the validation draw; baselines dashed/dotted.")
-    section = DatasetSection(dataset, shots, accuracy, figure, _crossover_rows(rows), _heads_compared(rows, best, transductive))
+    section = DatasetSection(dataset, shots, accuracy, figure, _crossover_rows(rows), _heads_compared(rows, best, transductive),
+                             paired=_paired_with_cglo(rows))
     if "resnet18" not in best:
         section.notes.append("No resnet18 rows: the crossover needs 'fewgen evaluate RUN --baselines pixels,resnet18'.")
     for method in baseline_settings_differ(rows):
         section.notes.append(f"{method}'s rows come from runs with different settings (spec or validation size); "
                              "each draw is counted once, from the first run listed.")
     return section
+
+
+def _paired_with_cglo(rows: list[dict]) -> dict | None:
+    """cGLO minus every other method on the draws both were run on (augment runs); None without cGLO rows."""
+    methods = list(summarise(rows))
+    method = cglo_method(methods)
+    if method is None or len(methods) < 2:
+        return None
+    table = [{"reference": other, "cells": {k: Cell(*v) for k, v in paired_differences(rows, method, other).items()}}
+             for other in methods if other != method]
+    table = [row for row in table if row["cells"]]
+    shots = sorted({k for row in table for k in row["cells"]})
+    return {"method": method, "shots": shots, "rows": table} if table else None
 
 
 def _crossover_rows(rows: list[dict]) -> list[dict]:

@@ -118,6 +118,12 @@ def paired_differences(rows: list[dict], method: str, reference: str,
     return {k: (*mean_ci(v), len(v)) for k, v in sorted(differences.items())}
 
 
+def cglo_method(methods) -> str | None:
+    """The cGLO method to pair with the others: the full model ``resnet18+cglo``, else the first ablation."""
+    methods = list(methods)
+    return next((m for m in methods if m == "resnet18+cglo"), next((m for m in methods if m.startswith("resnet18+cglo(")), None))
+
+
 def format_paired(rows: list[dict], method: str, references: list[str], metric: str = "accuracy") -> str:
     """A table of ``method`` minus each reference, per k: mean ± 95% CI in points over shared draws, ``*`` where
     the CI excludes 0."""
