@@ -4,7 +4,7 @@ import math
 
 from scipy import stats
 
-from fewgen.stats import mean_ci
+from fewgen.stats import ci_excludes_zero, mean_ci
 
 
 def test_t_interval():
@@ -17,3 +17,9 @@ def test_t_interval():
 def test_single_value_and_empty():
     assert mean_ci([0.7]) == (0.7, 0.0)
     assert all(math.isnan(v) for v in mean_ci([]))
+
+
+def test_a_ci_excludes_zero_only_on_one_side_of_it_and_with_more_than_one_value():
+    assert ci_excludes_zero(0.03, 0.02, 5) and ci_excludes_zero(-0.03, 0.02, 5)
+    assert not ci_excludes_zero(0.01, 0.02, 5) and not ci_excludes_zero(-0.02, 0.02, 5)
+    assert not ci_excludes_zero(0.5, 0.0, 1)  # one draw has no interval

@@ -19,3 +19,8 @@ def mean_ci(values) -> tuple[float, float]:
         return mean, 0.0
     half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
     return mean, half
+
+
+def ci_excludes_zero(mean: float, half_width: float, n: int) -> bool:
+    """Whether the interval ``mean ± half_width`` over ``n`` values lies on one side of 0 (one value has no CI)."""
+    return n > 1 and abs(mean) > half_width

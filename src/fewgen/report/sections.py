@@ -24,6 +24,7 @@ from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
 from fewgen.report.summary import best_per_backbone, cglo_method, crossover, paired_differences, summarise
+from fewgen.stats import ci_excludes_zero
 
 
 @dataclass
@@ -44,6 +45,11 @@ class Cell:
     @property
     def text(self) -> str:
         return f"{100 * self.mean:.1f} ± {100 * self.ci:.1f}"
+
+    @property
+    def difference_text(self) -> str:
+        """A paired difference in points, ``*`` where its CI excludes 0."""
+        return f"{100 * self.mean:+.1f} ± {100 * self.ci:.1f}" + (" *" if ci_excludes_zero(self.mean, self.ci, self.n) else "")
 
 
 @dataclass

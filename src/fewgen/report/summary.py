@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fewgen.errors import FewgenError
 from fewgen.evaluate import method_name
-from fewgen.stats import mean_ci
+from fewgen.stats import ci_excludes_zero, mean_ci
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -23,12 +23,16 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def _scored(rows: list[dict], metric: str) -> list[dict]:
+    """The evaluation rows that carry ``metric`` (not `select`'s validation sweep rows)."""
+    return [row for row in rows if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate"]
+
+
 def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
     """``{method: {shots: (mean, ci_half_width, n_seeds)}}`` in the order methods first appear."""
     groups: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate":  # not `select` sweep rows
-            groups[method_name(row)][row["shots"]].append(row[metric])
+    for row in _scored(rows, metric):
+        groups[method_name(row)][row["shots"]].append(row[metric])
     return {
         method: {k: (*mean_ci(v), len(v)) for k, v in sorted(by_shots.items())}
         for method, by_shots in groups.items()
@@ -108,9 +112,8 @@ def paired_differences(rows: list[dict], method: str, reference: str,
     were run on. Differences on the same draw cancel the draw-to-draw spread that dominates each method's own
     CI at small k, so a paired CI that excludes 0 is a win (or a loss) on these draws."""
     by_draw: dict[str, dict[tuple[int, int], float]] = defaultdict(dict)
-    for row in rows:
-        if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate":
-            by_draw[method_name(row)][(row["shots"], row["seed"])] = row[metric]
+    for row in _scored(rows, metric):
+        by_draw[method_name(row)][(row["shots"], row["seed"])] = row[metric]
     ours, theirs = by_draw.get(method, {}), by_draw.get(reference, {})
     differences: dict[int, list[float]] = defaultdict(list)
     for draw in sorted(set(ours) & set(theirs)):
@@ -139,8 +142,8 @@ def format_paired(rows: list[dict], method: str, references: list[str], metric: 
             if k not in table:
                 cells.append(f"{'—':>14}")
                 continue
-            mean, half, _ = table[k]
-            mark = "*" if abs(mean) > half and table[k][2] > 1 else " "
+            mean, half, n = table[k]
+            mark = "*" if ci_excludes_zero(mean, half, n) else " "
             cells.append(f"{100 * mean:+6.1f} ± {100 * half:4.1f}{mark}")
         lines.append(f"{f'− {ref}':<{width}}  " + "  ".join(cells))
     return "\n".join(lines)
