@@ -23,7 +23,7 @@ from fewgen.evaluate import BASELINES, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
-from fewgen.report.summary import best_per_backbone, cglo_method, crossover, paired_differences, summarise
+from fewgen.report.summary import best_per_backbone, cglo_method, crossover, paired_table, summarise
 from fewgen.stats import ci_excludes_zero
 
 
@@ -137,9 +137,8 @@ def _paired_with_cglo(rows: list[dict]) -> dict | None:
     method = cglo_method(methods)
     if method is None or len(methods) < 2:
         return None
-    table = [{"reference": other, "cells": {k: Cell(*v) for k, v in paired_differences(rows, method, other).items()}}
-             for other in methods if other != method]
-    table = [row for row in table if row["cells"]]
+    table = [{"reference": other, "cells": {k: Cell(*v) for k, v in by_shots.items()}}
+             for other, by_shots in paired_table(rows, method, methods).items() if by_shots]
     shots = sorted({k for row in table for k in row["cells"]})
     return {"method": method, "shots": shots, "rows": table} if table else None
 

@@ -111,26 +111,41 @@ def paired_differences(rows: list[dict], method: str, reference: str,
     """``{shots: (mean, ci_half_width, n)}`` of ``method`` minus ``reference`` over the draws (shots, seed) both
     were run on. Differences on the same draw cancel the draw-to-draw spread that dominates each method's own
     CI at small k, so a paired CI that excludes 0 is a win (or a loss) on these draws."""
+    return paired_table(rows, method, [reference], metric)[reference]
+
+
+def paired_table(rows: list[dict], method: str, references: list[str],
+                 metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
+    """:func:`paired_differences` of ``method`` against each reference (``method`` itself left out), grouping
+    the rows by draw once."""
     by_draw: dict[str, dict[tuple[int, int], float]] = defaultdict(dict)
     for row in _scored(rows, metric):
         by_draw[method_name(row)][(row["shots"], row["seed"])] = row[metric]
-    ours, theirs = by_draw.get(method, {}), by_draw.get(reference, {})
-    differences: dict[int, list[float]] = defaultdict(list)
-    for draw in sorted(set(ours) & set(theirs)):
-        differences[draw[0]].append(ours[draw] - theirs[draw])
-    return {k: (*mean_ci(v), len(v)) for k, v in sorted(differences.items())}
+    ours = by_draw.get(method, {})
+    table = {}
+    for reference in references:
+        if reference == method:
+            continue
+        theirs = by_draw.get(reference, {})
+        differences: dict[int, list[float]] = defaultdict(list)
+        for draw in sorted(set(ours) & set(theirs)):
+            differences[draw[0]].append(ours[draw] - theirs[draw])
+        table[reference] = {k: (*mean_ci(v), len(v)) for k, v in sorted(differences.items())}
+    return table
 
 
 def cglo_method(methods) -> str | None:
     """The cGLO method to pair with the others: the full model ``resnet18+cglo``, else the first ablation."""
     methods = list(methods)
-    return next((m for m in methods if m == "resnet18+cglo"), next((m for m in methods if m.startswith("resnet18+cglo(")), None))
+    if "resnet18+cglo" in methods:
+        return "resnet18+cglo"
+    return next((m for m in methods if m.startswith("resnet18+cglo(")), None)
 
 
 def format_paired(rows: list[dict], method: str, references: list[str], metric: str = "accuracy") -> str:
     """A table of ``method`` minus each reference, per k: mean ± 95% CI in points over shared draws, ``*`` where
     the CI excludes 0."""
-    tables = {ref: paired_differences(rows, method, ref, metric) for ref in references if ref != method}
+    tables = paired_table(rows, method, references, metric)
     shots = sorted({k for table in tables.values() for k in table})
     width = max([len(f"− {ref}") for ref in tables] + [6])
     header = f"{'minus':<{width}}  " + "  ".join(f"{f'k={k}':>14}" for k in shots)
