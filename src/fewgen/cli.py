@@ -87,7 +87,9 @@ DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the datas
 Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
 Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
-Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn.")]
+Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn "
+                                          "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
+                                          "unlabeled pool: the train split minus the validation draw).")]
 Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch). Empty for none.")]
 PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
 Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
@@ -162,6 +164,7 @@ def evaluate(
     pixel_scaling: PixelScaling = "global",
     val_per_class: ValPerClass = 16,
     resnet_steps: ResnetSteps = ResNetConfig.steps,
+    transductive: Annotated[bool, typer.Option("--transductive", help="Pool heads (umap, selftrain, propagate) also see the test images, unlabeled; their rows say data=test and are marked transductive.")] = False,
     backbone: RunBackbone = None,
     data_root: DataRoot = None,
     download: Download = False,
@@ -172,7 +175,7 @@ def evaluate(
 
     cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class,
-                     resnet=ResNetConfig(steps=resnet_steps), progress=progress)
+                     resnet=ResNetConfig(steps=resnet_steps), transductive=transductive, progress=progress)
     specs = _specs(parts, timesteps, blocks, pool, weights)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision)
     typer.echo(format_table(rows))

@@ -10,6 +10,7 @@ group finishes, so a killed evaluation keeps what it computed.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +25,23 @@ from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, validation_draw
+from fewgen.data.splits import labeled_draw, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, make_head
+from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.base import SCALINGS
+from fewgen.heads.pool import UNLABELED
 
 BASELINES = ("pixels", "resnet18")
 HEAD_DEFAULTS = {"scaling": "feature"}
 RESULTS_FILE = "results.jsonl"
+DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
+# The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
+# Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.
+CANDIDATES: dict[str, list[dict]] = {
+    "selftrain": [{"space": "features"}, {"space": "umap"}],
+    "propagate": [{"space": "features"}, {"space": "umap"}],
+}
 
 
 @dataclass
@@ -48,6 +57,7 @@ class EvalConfig:
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
     val_per_class: int = 16
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
+    transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
     progress: bool = True
 
     def check(self) -> None:
@@ -93,7 +103,8 @@ def method_name(row: dict) -> str:
     if row["head"] == row["backbone"]:
         return row["backbone"]
     spec = FeatureSpec.from_dict(row["spec"]).label()
-    params = ",".join(f"{k}={v}" for k, v in sorted(row.get("head_params", {}).items()) if HEAD_DEFAULTS.get(k) != v)
+    shown = [f"{k}={v}" for k, v in sorted(row.get("head_params", {}).items()) if HEAD_DEFAULTS.get(k) != v]
+    params = ",".join(shown + (["transductive"] if row.get("data") == "test" else []))
     return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}{f'({params})' if params else ''}"
 
 
@@ -107,7 +118,9 @@ class Evaluation:
         self.test = source.require_test()
         self.cfg = cfg
         self.draws = make_draws(source, cfg)
+        self.pool = unlabeled_pool(source.train.labels, exclude=self.draws.val)  # [P] train indices, sorted
         self.cache = FeatureCache(self.run_dir)
+        self.memory = PoolMemory(self.cache.root / "pool")  # UMAP embeddings, neighbour lists: once per spec
         self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
         self.y_train = source.train.labels.numpy()
         self.y_test = self.test.labels.numpy()
@@ -124,12 +137,16 @@ class Evaluation:
             "val_accuracy": float(accuracy_score(self.y_train[self.draws.val], val_pred)) if len(val_pred) else None,
             "n_val": int(len(self.draws.val)),
             "fit_seconds": fit_s, "predict_seconds": pred_s,
-            "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
+            "data": "labeled", "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
         }
 
     def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...],
                      scaling: str | None = None) -> list[dict]:
-        """Every spec x head x draw on ``backbone``'s (cached) features; every spec is checked before any work."""
+        """Every spec x head x draw on ``backbone``'s (cached) features; every spec is checked before any work.
+
+        Heads that learn from the pool get the pool's features (memory-mapped cache) with ``y == -1`` outside the
+        draw; each of their candidate settings (:data:`CANDIDATES`) is fitted on every draw, and per k the setting
+        with the best mean validation accuracy over the seeds is kept (the row's ``tuned``)."""
         for spec in specs:
             backbone.check_spec(spec)
         head_params = {"scaling": scaling or self.cfg.scaling}
@@ -140,23 +157,56 @@ class Evaluation:
             train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
             val_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.val, self.source.train.images)
             test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
-            group = []
+            pool_f = self._pool_features(backbone, checkpoint, spec, test_f) if any(map(uses_pool, heads)) else None
+            scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
             for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc=f"{backbone.name} {spec.label()}",
                                            disable=not self.cfg.progress, leave=False):
-                x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                 for head_name in heads:
-                    t0 = time.perf_counter()
-                    head = make_head(head_name, random_state=seed, **head_params).fit(x, y)
-                    t1 = time.perf_counter()
-                    pred = head.predict(test_f)
-                    t2 = time.perf_counter()
-                    val_pred = head.predict(val_f) if len(val_f) else np.empty(0)
-                    group.append(self._row(backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed,
-                                           pred, val_pred, t1 - t0, t2 - t1, head_params)
-                                 | {"feature_precision": precision})
+                    if uses_pool(head_name):
+                        x, y = pool_f, self._pool_labels(idx)
+                    else:
+                        x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
+                    for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
+                        params = {**head_params, **tuned} | ({"memory": self.memory} if uses_pool(head_name) else {})
+                        row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
+                        scored[(head_name, number)].append(self._row(
+                            backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params)
+                            | {"feature_precision": precision, "data": self._data_use(head_name), "tuned": tuned,
+                               "transductive": self._data_use(head_name) == "test",
+                               "candidates": len(CANDIDATES.get(head_name, [{}]))})
+            group = choose_candidates(scored)
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
         return rows
+
+    def _pool_features(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, test_f: np.ndarray) -> np.ndarray:
+        """Features ``[P, D]`` of the pool (train split minus the validation draw), cached and memory-mapped;
+        in transductive mode the test features follow, unlabeled."""
+        pool_f = self.cache.get(backbone, checkpoint, spec, "train", self.pool, self.source.train.images, mmap=True)
+        return np.concatenate([pool_f, test_f]) if self.cfg.transductive else pool_f
+
+    def _pool_labels(self, idx: np.ndarray) -> np.ndarray:
+        """``[P (+ test)]``: -1 everywhere but the labeled draw ``idx`` (train indices), which keeps its labels."""
+        y = np.full(len(self.pool) + (len(self.y_test) if self.cfg.transductive else 0), UNLABELED, dtype=np.int64)
+        y[np.searchsorted(self.pool, idx)] = self.y_train[idx]
+        return y
+
+    def _data_use(self, head_name: str) -> str:
+        """What a head fitted on: ``labeled`` (the draw), ``pool`` (plus the unlabeled pool) or ``test`` (transductive)."""
+        if not uses_pool(head_name):
+            return "labeled"
+        return "test" if self.cfg.transductive else "pool"
+
+    @staticmethod
+    def _fit_head(head_name: str, seed: int, params: dict, x: np.ndarray, y: np.ndarray, val_f: np.ndarray,
+                  test_f: np.ndarray):
+        """Fit on ``(x, y)``; returns ``(test predictions, validation predictions, fit seconds, predict seconds)``."""
+        t0 = time.perf_counter()
+        head = make_head(head_name, random_state=seed, **params).fit(x, y)
+        t1 = time.perf_counter()
+        pred = head.predict(test_f)
+        t2 = time.perf_counter()
+        return pred, head.predict(val_f) if len(val_f) else np.empty(0), t1 - t0, t2 - t1
 
     def run_pixels(self) -> list[dict]:
         pixels = PixelsBackbone(image_shape=self.source.image_shape)
@@ -191,3 +241,19 @@ class Evaluation:
             rows += self.run_resnet()
         return rows
 
+
+
+def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:
+    """Rows of each head's chosen candidate: ``scored[(head, candidate)]`` holds a row per draw; per head and k,
+    the candidate with the best mean validation accuracy over the seeds wins (ties: the first). Test accuracy
+    is never read here."""
+    by_head: dict[str, dict[int, list[dict]]] = defaultdict(dict)
+    for (head, number), rows in scored.items():
+        by_head[head][number] = rows
+    chosen = []
+    for candidates in by_head.values():
+        for shots in sorted({row["shots"] for rows in candidates.values() for row in rows}):
+            at_k = {number: [row for row in rows if row["shots"] == shots] for number, rows in candidates.items()}
+            best = max(at_k, key=lambda number: (np.mean([row["val_accuracy"] or 0.0 for row in at_k[number]]), -number))
+            chosen += at_k[best]
+    return sorted(chosen, key=lambda row: (row["shots"], row["seed"]))

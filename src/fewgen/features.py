@@ -34,20 +34,23 @@ class FeatureCache:
         self.root = Path(run_dir) / "features"
 
     def get(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, split: str,
-            indices: np.ndarray, images: torch.Tensor) -> np.ndarray:
-        """Features ``[len(indices), D]`` of ``images[indices]``, from the cache when present."""
+            indices: np.ndarray, images: torch.Tensor, mmap: bool = False) -> np.ndarray:
+        """Features ``[len(indices), D]`` of ``images[indices]``, from the cache when present.
+
+        ``mmap``: return the cached file memory-mapped, read-only (for the whole unlabeled pool,
+        which every draw reads and none copies)."""
         indices = np.asarray(indices, dtype=np.int64)
         described = {"backbone": backbone.name, "checkpoint": checkpoint, "spec": spec.to_dict(), "split": split,
                      "precision": backbone.feature_precision()}
         digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode() + indices.tobytes()).hexdigest()[:16]
         path = self.root / f"{split}-{digest}.npy"
         if path.is_file():
-            return np.load(path)
+            return np.load(path, mmap_mode="r" if mmap else None)
         features = extract_features(backbone, images[torch.as_tensor(indices)], spec)
         save_npy(path, features)
         save_npy(path.with_suffix(".index.npy"), indices)
         write_json(path.with_suffix(".json"), {**described, "n": len(indices), "dim": int(features.shape[1])})
-        return features
+        return np.load(path, mmap_mode="r") if mmap else features
 
     def save_labels(self, split: str, labels: np.ndarray, class_names: list[str]) -> None:
         """Store the labels ``[N]`` of a whole split (index i = image i) and the class names."""

@@ -1,6 +1,8 @@
 """Seeded few-shot splits of a source's train split.
 
-- The **unlabeled pool** is the whole train split, labels ignored.
+- The **unlabeled pool** is the train split without labels, minus the validation
+  draw: validation images stay out-of-sample for heads that learn from the pool,
+  exactly like test images (otherwise selection would favour the heads that saw them).
 - The **validation draw** takes ``val_per_class`` labeled images per class with
   a fixed seed; it is what any tuning reads.
 - A **labeled draw** takes ``shots`` images per class from the labeled train
@@ -70,6 +72,6 @@ def labeled_draw(
     return np.sort(np.concatenate([idx[:shots] for idx in perms.values()]))
 
 
-def unlabeled_pool(labels) -> np.ndarray:
-    """Indices of the unlabeled pool: every train image."""
-    return np.arange(len(_as_numpy(labels)))
+def unlabeled_pool(labels, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Sorted indices of the unlabeled pool: every train image not in ``exclude`` (the validation draw)."""
+    return np.setdiff1d(np.arange(len(_as_numpy(labels))), exclude if exclude is not None else [])

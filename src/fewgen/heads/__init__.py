@@ -7,8 +7,18 @@ from fewgen.heads.knn import KNNHead
 from fewgen.heads.linear import LinearHead
 from fewgen.heads.logreg import LogRegHead
 from fewgen.heads.mlp import MLPHead
+from fewgen.heads.pool import PoolMemory
+from fewgen.heads.propagate import PropagateHead
+from fewgen.heads.selftrain import SelfTrainHead
+from fewgen.heads.umap import UMAPHead
 
-HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead}
+HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead,
+         "umap": UMAPHead, "selftrain": SelfTrainHead, "propagate": PropagateHead}
+
+
+def uses_pool(name: str) -> bool:
+    """Whether head ``name`` learns from the unlabeled pool (its ``fit`` wants the pool's rows with ``y == -1``)."""
+    return getattr(HEADS[name], "uses_pool", False)
 
 
 def make_head(name: str, random_state: int = 0, **params):
@@ -18,4 +28,5 @@ def make_head(name: str, random_state: int = 0, **params):
     return HEADS[name](random_state=random_state, **params)
 
 
-__all__ = ["HEADS", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "make_head"]
+__all__ = ["HEADS", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
+           "UMAPHead", "make_head", "uses_pool"]

@@ -15,6 +15,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fewgen.heads.pool import labeled_mask
+
 
 SCALINGS = ("feature", "global")
 
@@ -48,11 +50,16 @@ def make_scaler(scaling: str):
 class StandardisedHead(ClassifierMixin, BaseEstimator):
     """Base for heads: ``fit(X [N, D], y [N])`` standardises X (``scaling``), then fits on it.
 
-    The scaler is fitted on the labeled draw only.
+    The scaler is fitted on the labeled draw only. Rows with ``y == -1`` (unlabeled, in
+    scikit-learn's semi-supervised convention) are ignored.
     """
+
+    uses_pool = False
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
+        labeled = labeled_mask(y)
+        X, y = X[labeled], y[labeled]
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         self.scaler_ = make_scaler(self.scaling).fit(X)

@@ -1,0 +1,68 @@
+"""``propagate``: label spreading over a k-nearest-neighbour graph of the unlabeled pool.
+
+Label spreading (Zhou et al., 2004, "Learning with Local and Global Consistency"):
+F <- alpha * S F + (1 - alpha) * Y with S = D^-1/2 W D^-1/2, run by scikit-learn's
+``LabelSpreading`` on a symmetrised k-NN connectivity graph of the pool (built with
+scikit-learn's exact ``NearestNeighbors`` and cached: it does not depend on the labels).
+A new image (validation, test) takes the mean label distribution of its k nearest pool
+images, so it never enters the graph. Works in the standardised features or, with
+``space='umap'``, in the pool's UMAP embedding.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import NearestNeighbors
+from sklearn.semi_supervised import LabelSpreading
+
+from fewgen.heads.pool import digest
+from fewgen.heads.semi import PoolHead
+
+
+class PropagateHead(PoolHead):
+    def __init__(self, space: str = "features", n_neighbors: int = 10, alpha: float = 0.99, max_iter: int = 100,
+                 umap_components: int = 10, umap_neighbors: int = 15, scaling: str = "feature", random_state=0, memory=None):
+        self.space = space
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.umap_components = umap_components
+        self.umap_neighbors = umap_neighbors
+        self.scaling = scaling
+        self.random_state = random_state  # unused: spreading is deterministic; kept for a uniform head API
+        self.memory = memory
+
+    def _k(self, n_pool: int) -> int:
+        return max(1, min(self.n_neighbors, n_pool - 1))
+
+    def _fit_space(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:
+        memory, key = self.space_.memory, f"knn{self._k(len(Z))}-{self.space_.key_}"
+        self.index_ = memory.object(f"index-{self.space_.key_}", lambda: NearestNeighbors().fit(Z))
+        neighbours = memory.array(key, lambda: self.index_.kneighbors(n_neighbors=self._k(len(Z)), return_distance=False))
+        graph = memory.object(f"graph-{key}", lambda: _symmetric_connectivity(np.asarray(neighbours), len(Z)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LabelSpreading(kernel=lambda a, b: graph, alpha=self.alpha, max_iter=self.max_iter).fit(Z, y_idx)
+        self.label_distributions_ = model.label_distributions_  # [N_pool, C], rows sum to 1 (or 0 if unreached)
+        self.n_iter_ = model.n_iter_
+        self.pool_key_ = key
+
+    def _proba_space(self, Z: np.ndarray) -> np.ndarray:
+        k = self._k(len(self.label_distributions_))
+        neighbours = self.space_.memory.array(f"{self.pool_key_}-{digest(Z)}",
+                                              lambda: self.index_.kneighbors(Z, n_neighbors=k, return_distance=False))
+        proba = self.label_distributions_[np.asarray(neighbours)].mean(axis=1)  # [M, C]
+        total = proba.sum(axis=1, keepdims=True)
+        n_classes = proba.shape[1]
+        return np.where(total > 0, proba / np.where(total > 0, total, 1), 1.0 / n_classes)
+
+
+def _symmetric_connectivity(neighbours: np.ndarray, n: int) -> sparse.csr_matrix:
+    """``neighbours [n, k]`` (self excluded) -> the symmetric 0/1 affinity ``W [n, n]`` (an edge if either is a neighbour)."""
+    rows = np.repeat(np.arange(n), neighbours.shape[1])
+    W = sparse.csr_matrix((np.ones(rows.size), (rows, neighbours.ravel())), shape=(n, n))
+    return W.maximum(W.T).tocsr()
