@@ -5,7 +5,9 @@ F <- alpha * S F + (1 - alpha) * Y with S = D^-1/2 W D^-1/2, run by scikit-learn
 ``LabelSpreading`` on a symmetrised k-NN connectivity graph of the pool (built with
 scikit-learn's exact ``NearestNeighbors`` and cached: it does not depend on the labels).
 A new image (validation, test) takes the mean label distribution of its k nearest pool
-images, so it never enters the graph. Works in the standardised features or, with
+images, so it never enters the graph. A k-NN graph can fall apart into pieces that hold
+no labeled image (UMAP's tight clumps often do); an image whose neighbours received no
+label mass is classified by logistic regression on the labeled images in the same space. Works in the standardised features or, with
 ``space='umap'``, in the pool's UMAP embedding.
 """
 
@@ -20,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.semi_supervised import LabelSpreading
 
 from fewgen.heads.pool import digest
-from fewgen.heads.semi import PoolHead
+from fewgen.heads.semi import PoolHead, fit_logreg, logreg_proba
 
 
 class PropagateHead(PoolHead):
@@ -33,7 +35,7 @@ class PropagateHead(PoolHead):
         self.umap_components = umap_components
         self.umap_neighbors = umap_neighbors
         self.scaling = scaling
-        self.random_state = random_state  # unused: spreading is deterministic; kept for a uniform head API
+        self.random_state = random_state  # seeds the fallback's logistic regression; spreading is deterministic
         self.memory = memory
 
     def _k(self, n_pool: int) -> int:
@@ -49,7 +51,10 @@ class PropagateHead(PoolHead):
             model = LabelSpreading(kernel=lambda a, b: graph, alpha=self.alpha, max_iter=self.max_iter).fit(Z, y_idx)
         self.label_distributions_ = model.label_distributions_  # [N_pool, C], rows sum to 1 (or 0 if unreached)
         self.n_iter_ = model.n_iter_
+        self.unreached_ = float((self.label_distributions_.sum(axis=1) == 0).mean())  # share of the pool no label reached
         self.pool_key_ = key
+        labeled = y_idx >= 0
+        self.fallback_ = fit_logreg(Z[labeled], y_idx[labeled], n_classes, 1.0, self.random_state)
 
     def _proba_space(self, Z: np.ndarray) -> np.ndarray:
         k = self._k(len(self.label_distributions_))
@@ -57,8 +62,7 @@ class PropagateHead(PoolHead):
                                               lambda: self.index_.kneighbors(Z, n_neighbors=k, return_distance=False))
         proba = self.label_distributions_[np.asarray(neighbours)].mean(axis=1)  # [M, C]
         total = proba.sum(axis=1, keepdims=True)
-        n_classes = proba.shape[1]
-        return np.where(total > 0, proba / np.where(total > 0, total, 1), 1.0 / n_classes)
+        return np.where(total > 0, proba / np.where(total > 0, total, 1), logreg_proba(self.fallback_, Z))
 
 
 def _symmetric_connectivity(neighbours: np.ndarray, n: int) -> sparse.csr_matrix:

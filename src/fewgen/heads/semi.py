@@ -50,6 +50,7 @@ class PoolHead(ClassifierMixin, BaseEstimator):
         return self._proba_space(self.space_.transform(X))
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def _fit_space(self, Z: np.ndarray, y_idx: np.ndarray, n_classes: int) -> None:
