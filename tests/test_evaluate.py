@@ -1,0 +1,178 @@
+"""The evaluation's honesty guards, each able to fail: what every head is fitted on, where draws come from,
+what selection reads, and what the feature cache is keyed by."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import fewgen.evaluate as evaluate_module
+from fewgen.backbones.base import FeatureSpec
+from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig
+from fewgen.backbones.pixels import PixelsBackbone
+from fewgen.evaluate import EvalConfig, Evaluation, choose_candidates, make_draws
+from fewgen.features import FeatureCache
+from fewgen.select import SelectConfig, SelectionDraws, run_selection
+
+FAST = EvalConfig(shots=(1, 3), seeds=2, heads=("logreg", "propagate", "selftrain"), baselines=(), val_per_class=8,
+                  progress=False)
+
+
+def feature_rows(images: torch.Tensor) -> set[bytes]:
+    """The pixels backbone's feature rows of ``images``, as bytes (float32 [N, D])."""
+    return {bytes(row) for row in (images.flatten(1).float() / 255.0).numpy()}
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Every (head name, X, y) a head is fitted on during the test."""
+    seen = []
+    real = evaluate_module.make_head
+
+    def recording(name, random_state=0, **params):
+        head = real(name, random_state=random_state, **params)
+        fit = head.fit
+
+        def spy_fit(X, y):
+            seen.append((name, np.asarray(X), np.asarray(y)))
+            return fit(X, y)
+
+        head.fit = spy_fit
+        return head
+
+    monkeypatch.setattr(evaluate_module, "make_head", recording)
+    return seen
+
+
+def run_pixels(tmp_path, source, cfg=FAST):
+    evaluation = Evaluation(tmp_path, source, cfg)
+    backbone = PixelsBackbone(image_shape=source.image_shape)
+    return evaluation, evaluation.run_features(backbone, "-", [FeatureSpec()], cfg.heads)
+
+
+def test_no_head_is_fitted_on_a_test_or_validation_image(digits, tmp_path, fits):
+    evaluation, rows = run_pixels(tmp_path, digits)
+    test_rows = feature_rows(digits.test.images)
+    val_rows = feature_rows(digits.train.images[torch.as_tensor(evaluation.draws.val)])
+    assert {name for name, _, _ in fits} == {"logreg", "propagate", "selftrain"}
+    for name, X, y in fits:
+        fitted = {bytes(row) for row in X.astype(np.float32)}
+        assert not fitted & test_rows, f"{name} was fitted on test images"
+        assert not fitted & val_rows, f"{name} was fitted on validation images"
+    pool_fits = [X for name, X, _ in fits if name != "logreg"]
+    assert all(len(X) == len(digits.train) - len(evaluation.draws.val) for X in pool_fits)  # the whole pool
+    assert {r["data"] for r in rows if r["head"] == "logreg"} == {"labeled"}
+    assert {r["data"] for r in rows if r["head"] != "logreg"} == {"pool"}
+    assert not any(r["transductive"] for r in rows)
+
+
+def test_transductive_mode_is_the_only_way_test_images_reach_a_fit(digits, tmp_path, fits):
+    cfg = dataclasses.replace(FAST, heads=("logreg", "propagate"), transductive=True)
+    _, rows = run_pixels(tmp_path, digits, cfg)
+    test_rows = feature_rows(digits.test.images)
+    for name, X, y in fits:
+        fitted = {bytes(row) for row in X.astype(np.float32)}
+        assert (test_rows <= fitted) == (name == "propagate")  # this guard can see test images when they are there
+        assert not (y[-len(digits.test):] != -1).any() or name == "logreg"  # and they are unlabeled
+    propagate_rows = [r for r in rows if r["head"] == "propagate"]
+    assert {r["data"] for r in propagate_rows} == {"test"} and all(r["transductive"] for r in propagate_rows)
+    assert {r["data"] for r in rows if r["head"] == "logreg"} == {"labeled"}
+    from fewgen.evaluate import method_name
+
+    assert method_name(propagate_rows[0]) == "pixels+propagate(transductive)"
+
+
+def test_labeled_draws_stay_out_of_the_validation_draw_in_evaluate_and_select(digits, fits, tmp_path):
+    # 40 of ~130 images per class in each: drawn independently, they would overlap in almost every class
+    cfg = dataclasses.replace(FAST, shots=(40,), seeds=2, val_per_class=40, heads=("logreg",))
+    draws = make_draws(digits, cfg)
+    assert all(not set(idx) & set(draws.val) for idx in draws.labeled.values())
+    selection = SelectionDraws.make(digits, shots=40, seeds=2, val_per_class=40)
+    assert all(not set(idx) & set(selection.val) for idx in selection.labeled.values())
+    # and the heads of an evaluation see none of the validation images
+    evaluation, _ = run_pixels(tmp_path, digits, cfg)
+    val_rows = feature_rows(digits.train.images[torch.as_tensor(evaluation.draws.val)])
+    assert all(not {bytes(row) for row in X.astype(np.float32)} & val_rows for _, X, _ in fits)
+
+
+class Spy(DDPMBackbone):
+    """Records every image it extracts features from."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[torch.Tensor] = []
+
+    def features(self, x, spec):
+        self.seen.append(x.clone())
+        return super().features(x, spec)
+
+
+def test_select_never_reads_the_test_split_even_when_the_source_has_one(digits, tmp_path, monkeypatch):
+    scored_on = []
+    real_score = SelectionDraws.score
+
+    def spy_score(self, x, seed, head_name, **params):
+        scored_on.append(len(x))
+        return real_score(self, x, seed, head_name, **params)
+
+    monkeypatch.setattr(SelectionDraws, "score", spy_score)
+    backbone = Spy(DDPMConfig(preset="tiny"), digits.image_shape)
+    cfg = SelectConfig(timesteps=(0, 100), blocks=(("up0",),), shots=2, seeds=2, heads=("logreg",), val_per_class=4,
+                       progress=False)
+    run_selection(tmp_path, backbone, "ckpt", digits, cfg)
+    read = {bytes(img) for x in backbone.seen for img in x.numpy()}
+    assert read and not read & {bytes(img) for img in digits.test.images.numpy()}
+    assert scored_on
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert all(r["accuracy"] is None and r["n_val"] == 40 for r in rows)
+
+
+class PrecisionPixels(PixelsBackbone):
+    """Pixels whose reported feature precision can be set, counting extractions."""
+
+    def __init__(self, precision: str, **kwargs):
+        super().__init__(**kwargs)
+        self.reported, self.extractions = precision, 0
+
+    def feature_precision(self) -> str:
+        return self.reported
+
+    def features(self, x, spec):
+        self.extractions += 1
+        return super().features(x, spec)
+
+
+def test_feature_precision_is_part_of_the_cache_key(digits, tmp_path):
+    cache, images, idx = FeatureCache(tmp_path), digits.train.images, np.arange(20)
+    fp32 = PrecisionPixels("fp32", image_shape=digits.image_shape)
+    cache.get(fp32, "ckpt", FeatureSpec(), "train", idx, images)
+    cache.get(fp32, "ckpt", FeatureSpec(), "train", idx, images)
+    assert fp32.extractions == 1  # the second read came from the cache
+    bf16 = PrecisionPixels("bf16", image_shape=digits.image_shape)
+    cache.get(bf16, "ckpt", FeatureSpec(), "train", idx, images)
+    assert bf16.extractions == 1  # another precision is another cache entry, never the fp32 file
+    described = [json.loads(p.read_text()) for p in (tmp_path / "features").glob("train-*.json")]
+    assert sorted(d["precision"] for d in described) == ["bf16", "fp32"]
+
+
+def test_candidate_settings_are_chosen_on_validation_never_test():
+    def row(seed, val, test):
+        return {"shots": 1, "seed": seed, "val_accuracy": val, "accuracy": test}
+
+    scored = {("propagate", 0): [row(0, 0.5, 0.99), row(1, 0.5, 0.99)],  # best on test, worse on validation
+              ("propagate", 1): [row(0, 0.6, 0.10), row(1, 0.7, 0.10)]}
+    chosen = choose_candidates(scored)
+    assert [r["accuracy"] for r in chosen] == [0.10, 0.10]
+
+
+def test_pool_features_are_cached_memory_mapped_once(digits, tmp_path):
+    evaluation, _ = run_pixels(tmp_path, digits, dataclasses.replace(FAST, heads=("propagate",)))
+    described = [json.loads(p.read_text()) for p in (tmp_path / "features").glob("train-*.json")]
+    assert [d["n"] for d in described].count(len(evaluation.pool)) == 1  # one pool file for every draw
+    backbone = PrecisionPixels("fp32", image_shape=digits.image_shape)
+    pool = FeatureCache(tmp_path).get(backbone, "-", FeatureSpec(), "train", evaluation.pool, digits.train.images, mmap=True)
+    assert isinstance(pool, np.memmap) and not pool.flags.writeable and backbone.extractions == 0
