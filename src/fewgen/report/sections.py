@@ -23,7 +23,7 @@ from fewgen.evaluate import BASELINES, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
-from fewgen.report.summary import best_per_backbone, cglo_method, crossover, paired_table, summarise
+from fewgen.report.summary import best_per_backbone, cglo_method, crossover, data_use, paired_table, summarise
 from fewgen.stats import ci_excludes_zero
 
 
@@ -59,6 +59,7 @@ class TableRow:
     note: str = ""  # "baseline", "transductive", "chosen on validation"
     val_mean: float | None = None  # validation accuracy averaged over shots
     label: str = ""  # what the table shows; the method when empty
+    data: str = "labeled"  # what the head was fitted on: labeled, pool or test (see evaluate.DATA_USES)
 
     @property
     def shown(self) -> str:
@@ -87,7 +88,7 @@ def backbones_then_baselines(best: dict[str, str]) -> list[str]:
 
 
 def _table(rows: list[dict], methods: list[str], notes: dict[str, str]) -> tuple[list[int], list[TableRow]]:
-    test, val = summarise(rows), summarise(rows, "val_accuracy")
+    test, val, uses = summarise(rows), summarise(rows, "val_accuracy"), data_use(rows)
     shots = sorted({k for method in methods for k in test.get(method, {})})
     table = []
     for method in methods:
@@ -95,7 +96,8 @@ def _table(rows: list[dict], methods: list[str], notes: dict[str, str]) -> tuple
             continue
         by_shots = val.get(method, {})
         val_mean = float(np.mean([m for m, _, _ in by_shots.values()])) if by_shots else None
-        table.append(TableRow(method, {k: Cell(*v) for k, v in test[method].items()}, notes.get(method, ""), val_mean))
+        table.append(TableRow(method, {k: Cell(*v) for k, v in test[method].items()}, notes.get(method, ""), val_mean,
+                              data=uses.get(method, "labeled")))
     return shots, table
 
 

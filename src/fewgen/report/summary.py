@@ -39,6 +39,18 @@ def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int,
     }
 
 
+def data_use(rows: list[dict]) -> dict[str, str]:
+    """``{method: labeled | pool | test}``: what each method's head was fitted on (the widest over its rows;
+    rows written before the tag existed used the labeled draw only)."""
+    order = {"labeled": 0, "pool": 1, "test": 2}
+    uses: dict[str, str] = {}
+    for row in _scored(rows, "accuracy"):
+        method, use = method_name(row), row.get("data", "labeled")
+        if order[use] >= order[uses.get(method, "labeled")]:
+            uses[method] = use
+    return uses
+
+
 def best_by_validation(rows: list[dict]) -> dict[str, str]:
     """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test).
     Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
@@ -166,19 +178,42 @@ def format_paired(rows: list[dict], method: str, references: list[str], metric: 
 
 def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     """A fixed-width table: one line per method, one column per shots value, ``mean ± ci`` in %."""
-    table = summarise(rows, metric)
+    table, uses = summarise(rows, metric), data_use(rows)
     shots = sorted({k for by_shots in table.values() for k in by_shots})
     width = max([len(m) for m in table] + [6])
-    header = f"{'method':<{width}}  " + "  ".join(f"{f'k={k}':>13}" for k in shots)
-    lines = [f"{metric} (mean ± 95% CI over seeds, %)", header, "-" * len(header)]
+    header = f"{'method':<{width}}  {'data':<7}  " + "  ".join(f"{f'k={k}':>13}" for k in shots)
+    lines = [f"{metric} (mean ± 95% CI over seeds, %; data: what the head was fitted on — labeled draw, "
+             "pool = plus the unlabeled train images, test = transductive)", header, "-" * len(header)]
     for method, by_shots in table.items():
         cells = [
             f"{100 * by_shots[k][0]:6.1f} ± {100 * by_shots[k][1]:4.1f}" if k in by_shots else f"{'—':>13}" for k in shots
         ]
-        lines.append(f"{method:<{width}}  " + "  ".join(cells))
+        lines.append(f"{method:<{width}}  {uses.get(method, 'labeled'):<7}  " + "  ".join(cells))
     best = best_by_validation(rows)
     if best:
         lines.append("")
         chosen = ", ".join(f"{base} → {method.rsplit('+', 1)[1]}" for base, method in best.items())
         lines.append("head chosen on the validation draw: " + chosen)
+    gaps = format_selection_gap(rows)
+    if gaps:
+        lines += ["", gaps]
     return "\n".join(lines)
+
+
+def selection_gap(rows: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
+    """For each backbone's validation-chosen method: ``{shots: (mean validation accuracy, mean test accuracy)}``.
+    The validation number is the estimate the choice was made on; choosing the best of many candidates on
+    one validation draw makes it optimistic, and the gap to test says by how much."""
+    val, test = summarise(rows, "val_accuracy"), summarise(rows)
+    return {method: {k: (val[method][k][0], test[method][k][0]) for k in test.get(method, {}) if k in val.get(method, {})}
+            for method in best_per_backbone(rows).values() if method in val}
+
+
+def format_selection_gap(rows: list[dict]) -> str:
+    """One line per validation-chosen method: validation → test accuracy at each k (the selection's optimism)."""
+    lines = []
+    for method, by_shots in selection_gap(rows).items():
+        if by_shots:
+            cells = ", ".join(f"k={k} {100 * v:.1f} → {100 * t:.1f}" for k, (v, t) in by_shots.items())
+            lines.append(f"  {method}: {cells}")
+    return "validation → test accuracy (%) of each backbone's validation-chosen method:\n" + "\n".join(lines) if lines else ""
