@@ -105,3 +105,26 @@ def test_cli_select_errors(ddpm_run, tmp_path, capsys):
     assert main(["pretrain", "--run", str(vae), "--backbone", "vae", "--epochs", "1", "-o", "channels=8", "--no-progress"]) == 0
     assert main(["select", str(vae), "--no-progress"]) == 2
     assert "has none" in capsys.readouterr().err
+
+
+def test_select_scores_pool_heads_without_the_validation_images(digits, tmp_path, monkeypatch):
+    from fewgen.heads import PropagateHead
+    import fewgen.select as select_module
+
+    fitted = []
+
+    class Recording(PropagateHead):
+        def fit(self, X, y):
+            fitted.append((np.asarray(X), np.asarray(y)))
+            return super().fit(X, y)
+
+    cfg = dataclasses.replace(FAST, timesteps=(100,), heads=("logreg", "propagate"), blocks=(("up0",),))
+    original = select_module.make_head
+    monkeypatch.setattr(select_module, "make_head",
+                        lambda name, **kw: Recording(**kw) if name == "propagate" else original(name, **kw))
+    chosen = run_selection(tmp_path, DDPMBackbone(DDPMConfig(preset="tiny"), digits.image_shape), "ckpt", digits, cfg)
+    val = validation_draw(digits.train.labels, 4, digits.class_names)
+    assert fitted and all(len(X) == len(digits.train) - len(val) and (y != -1).sum() == 20 for X, y in fitted)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {r["head"]: r["data"] for r in rows} == {"logreg": "labeled", "propagate": "pool"}
+    assert chosen["head"] in ("logreg", "propagate")

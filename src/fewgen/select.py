@@ -6,6 +6,11 @@ test split. Here every score comes from the validation draw, taken from the
 train split: a head is fitted on a seeded labeled draw (which excludes the
 validation images) and scored on the validation images. The test split is
 never touched; :func:`run_selection` does not even need one.
+
+Heads that learn from the unlabeled pool (``--heads logreg,umap,propagate``) are
+fitted on the pool's features at each (t, blocks); the pool excludes the
+validation draw too. This costs one pool extraction per timestep and one UMAP or
+neighbour graph per (t, blocks), so sweep few timesteps with them.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from fewgen import __version__
 from fewgen.atomic import append_jsonl, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, validation_draw
+from fewgen.data.splits import labeled_draw, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.evaluate import RESULTS_FILE
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, make_head
+from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
+from fewgen.heads.pool import UNLABELED
 from fewgen.stats import mean_ci
 
 SELECTION_FILE = "selection.json"
@@ -83,6 +89,7 @@ class SelectionDraws:
     labeled: dict[int, np.ndarray]
     union: np.ndarray
     y: np.ndarray
+    pool: np.ndarray  # the unlabeled pool: train indices outside the validation draw, sorted
 
     @classmethod
     def make(cls, source: Source, shots: int, seeds: int, val_per_class: int) -> "SelectionDraws":
@@ -90,12 +97,20 @@ class SelectionDraws:
         val = validation_draw(labels, val_per_class, source.class_names)
         labeled = {seed: labeled_draw(labels, shots, seed, exclude=val, class_names=source.class_names)
                    for seed in range(seeds)}
-        return cls(val, labeled, np.unique(np.concatenate([val, *labeled.values()])), labels.numpy())
+        return cls(val, labeled, np.unique(np.concatenate([val, *labeled.values()])), labels.numpy(),
+                   unlabeled_pool(labels, exclude=val))
 
-    def score(self, x: np.ndarray, seed: int, head_name: str, **head_params) -> float:
-        """Fit ``head_name`` on seed ``seed``'s draw of ``x`` (rows = ``union``); accuracy on the validation draw."""
+    def score(self, x: np.ndarray, seed: int, head_name: str, x_pool: np.ndarray | None = None, **head_params) -> float:
+        """Fit ``head_name`` on seed ``seed``'s draw of ``x`` (rows = ``union``), or for a pool head on ``x_pool``
+        (rows = ``pool``, ``y == -1`` outside the draw); accuracy on the validation draw."""
         idx = self.labeled[seed]
-        head = make_head(head_name, random_state=seed, **head_params).fit(x[np.searchsorted(self.union, idx)], self.y[idx])
+        head = make_head(head_name, random_state=seed, **head_params)
+        if uses_pool(head_name):
+            y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
+            y[np.searchsorted(self.pool, idx)] = self.y[idx]
+            head.fit(x_pool, y)
+        else:
+            head.fit(x[np.searchsorted(self.union, idx)], self.y[idx])
         return float(accuracy_score(self.y[self.val], head.predict(x[np.searchsorted(self.union, self.val)])))
 
 
@@ -110,20 +125,25 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
     every_block = tuple(dims)
     precision = backbone.feature_precision()
     cache, rows = FeatureCache(run_dir), []
+    memory = PoolMemory(cache.root / "pool")  # a pool head's UMAP / neighbour graph: once per (t, blocks)
     for t in tqdm(cfg.timesteps, desc="timesteps", disable=not cfg.progress, leave=False):
         full = FeatureSpec(layers=every_block, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
         features = cache.get(backbone, checkpoint, full, "train", draws.union, source.train.images)
+        pool = cache.get(backbone, checkpoint, full, "train", draws.pool, source.train.images, mmap=True) \
+            if any(map(uses_pool, cfg.heads)) else None
         group = []
         for subset in cfg.subsets(backbone):
             x = features[:, _columns(dims, subset)]
+            x_pool = np.ascontiguousarray(pool[:, _columns(dims, subset)]) if pool is not None else None
             spec = FeatureSpec(layers=subset, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
             for seed in draws.labeled:
                 for head_name in cfg.heads:
                     t0 = time.perf_counter()
-                    score = draws.score(x, seed, head_name)
+                    score = draws.score(x, seed, head_name, x_pool, **({"memory": memory} if uses_pool(head_name) else {}))
                     group.append({
                         "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
                         "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,
+                        "data": "pool" if uses_pool(head_name) else "labeled",
                         "accuracy": None, "val_accuracy": score, "n_val": int(len(draws.val)),
                         "fit_seconds": time.perf_counter() - t0, "feature_precision": precision,
                         "eval_id": eval_id, "fewgen_version": __version__,

@@ -115,7 +115,7 @@ class PoolSpace:
         self.scaler_ = self.memory.object(f"scaler-{self.scaling}-{self.pool_digest_}", lambda: make_scaler(self.scaling).fit(X))
         if self.space == "features":
             self.key_ = f"features-{self.scaling}-{self.pool_digest_}"
-            return self.scaler_.transform(np.asarray(X, dtype=np.float64))
+            return self.memory.object(self.key_, lambda: self.scaler_.transform(np.asarray(X, dtype=np.float64)))
         n_neighbors = self.umap_settings["n_neighbors"]
         if len(X) <= n_neighbors:
             raise FewgenError(f"the unlabeled pool has {len(X)} images, too few for UMAP with n_neighbors={n_neighbors}; "

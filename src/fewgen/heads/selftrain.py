@@ -52,8 +52,8 @@ class SelfTrainHead(PoolHead):
             chosen = np.concatenate([np.flatnonzero(guess == c)[np.argsort(-confidence[guess == c], kind="stable")[:quota]]
                                      for c in range(n_classes)])
             self.n_pseudo_.append(int(len(chosen)))
-            model = fit_logreg(np.concatenate([Z_lab, Z_pool[chosen]]), np.concatenate([y_lab, guess[chosen]]),
-                               n_classes, self.C, self.random_state)
+            model.set_params(warm_start=True)  # each round starts from the last round's weights
+            model.fit(np.concatenate([Z_lab, Z_pool[chosen]]), np.concatenate([y_lab, guess[chosen]]))
         self.model_ = model
 
     def _proba_space(self, Z: np.ndarray) -> np.ndarray:
