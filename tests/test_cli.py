@@ -216,3 +216,41 @@ def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fewgen.runs, "pretrain", interrupted)
     assert main(["pretrain", "--run", str(tmp_path / "run"), "--epochs", "1"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_pixels_run_with_pool_heads(tmp_path, capsys):
+    """A raw-pixels run needs no training, and every pool head works on it (rows say what each head saw)."""
+    run = tmp_path / "pixels"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--epochs", "0", "--no-progress"]) == 0
+    assert "pretrained pixels" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--heads", "logreg,propagate,selftrain", "--scaling", "global", "--baselines", "",
+                 "--shots", "1", "--seeds", "2", "--val-per-class", "4", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "pixels+propagate(scaling=global)  pool" in out and "pixels+logreg(scaling=global)     labeled" in out
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert {r["head"]: r["data"] for r in rows} == {"logreg": "labeled", "propagate": "pool", "selftrain": "pool"}
+    assert all(r["candidates"] == (1 if r["head"] == "logreg" else 2) for r in rows)
+
+
+def test_unknown_head_is_one_sentence(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run), "--heads", "logreg,umapp", "--parts", "stacked", *FAST_EVAL]) == 2
+    err = capsys.readouterr().err
+    assert "unknown head 'umapp'" in err and "umap" in err and "Traceback" not in err
+
+
+def test_pool_smaller_than_umaps_neighbourhood_is_one_sentence(tmp_path, capsys):
+    folder = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split, n in (("labeled", 6), ("test", 2)):
+        for c in ("a", "b"):
+            (folder / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / split / c / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "pixels", "--epochs", "0",
+                 "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--heads", "umap", "--baselines", "", "--shots", "1", "--seeds", "1",
+                 "--val-per-class", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "too few for UMAP with n_neighbors=15" in err and "Traceback" not in err
+    assert not (run / "results.jsonl").exists()  # nothing half-written

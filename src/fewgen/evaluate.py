@@ -2,8 +2,12 @@
 
 Every row records dataset, backbone, checkpoint hash, feature spec, head,
 shots, seed, test accuracy and macro-F1, the number of test images, the
-accuracy on the validation draw (the only number any selection may use), and
-fit / predict seconds. Rows are appended to ``RUN/results.jsonl`` as each
+accuracy on the validation draw (the only number any selection may use), what
+the head was fitted on (``data``: labeled, pool or test), the candidate setting
+chosen on validation (``tuned``, of ``candidates``), and fit / predict seconds;
+``extract_seconds`` (feature extraction for the spec, 0 when cached) and
+``label_free_seconds`` (UMAP and neighbour-graph fits this fit triggered) are the
+one-off costs, each counted once per evaluation. Rows are appended to ``RUN/results.jsonl`` as each
 group finishes, so a killed evaluation keeps what it computed.
 """
 
@@ -57,6 +61,7 @@ class EvalConfig:
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
     val_per_class: int = 16
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
+    resnet_seeds: int | None = None  # ResNet-18 on seeds 0..resnet_seeds-1 only (its cost); None: every seed
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
     progress: bool = True
 
@@ -72,6 +77,8 @@ class EvalConfig:
                 raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
         if self.seeds < 1:
             raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.resnet_seeds is not None and not 1 <= self.resnet_seeds <= self.seeds:
+            raise FewgenError(f"--resnet-seeds must lie in 1..--seeds ({self.seeds}), got {self.resnet_seeds}")
 
 
 @dataclass
@@ -154,10 +161,12 @@ class Evaluation:
         rows = []
         union = self.draws.union
         for spec in specs:
+            started = time.perf_counter()
             train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
             val_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.val, self.source.train.images)
             test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
             pool_f = self._pool_features(backbone, checkpoint, spec, test_f) if any(map(uses_pool, heads)) else None
+            extract_s = time.perf_counter() - started  # 0 when every array came from the cache
             scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
             for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc=f"{backbone.name} {spec.label()}",
                                            disable=not self.cfg.progress, leave=False):
@@ -168,12 +177,15 @@ class Evaluation:
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                     for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
                         params = {**head_params, **tuned} | ({"memory": self.memory} if uses_pool(head_name) else {})
+                        label_free_s = self.memory.seconds
                         row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
+                        label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
                         scored[(head_name, number)].append(self._row(
                             backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params)
                             | {"feature_precision": precision, "data": self._data_use(head_name), "tuned": tuned,
                                "transductive": self._data_use(head_name) == "test",
-                               "candidates": len(CANDIDATES.get(head_name, [{}]))})
+                               "candidates": len(CANDIDATES.get(head_name, [{}])), "extract_seconds": extract_s,
+                               "label_free_seconds": label_free_s})
             group = choose_candidates(scored)
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
@@ -215,7 +227,9 @@ class Evaluation:
     def run_resnet(self) -> list[dict]:
         """ResNet-18 from scratch on each labeled draw (one row per draw, appended as it finishes)."""
         rows = []
-        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="resnet18", disable=not self.cfg.progress, leave=False):
+        seeds = self.cfg.resnet_seeds or self.cfg.seeds
+        draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
+        for (shots, seed), idx in tqdm(draws.items(), desc="resnet18", disable=not self.cfg.progress, leave=False):
             model = ResNetBaseline(self.cfg.resnet, self.source.hflip_preserves_label, seed)
             row = self.classifier_row("resnet18", self.cfg.resnet.spec(), model, idx, shots, seed)
             append_jsonl(self.run_dir / RESULTS_FILE, [row])

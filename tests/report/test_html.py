@@ -81,6 +81,13 @@ def test_every_number_in_the_tables_is_the_mean_of_its_rows(demo_run):
         assert cell["text"].strip() == f"{100 * mean:.1f} ± {100 * half:.1f}"
 
 
+def test_the_page_says_what_each_head_was_fitted_on(demo_run):
+    text = (demo_run / "report" / "report.html").read_text()
+    assert '<td class="data">pool</td>' in text and '<td class="data">labeled</td>' in text
+    rows = [json.loads(line) for line in (demo_run / "results.jsonl").read_text().splitlines()]
+    assert {r["head"] for r in rows if r["data"] == "pool"} == {"umap", "selftrain", "propagate"}
+
+
 def test_the_page_names_the_crossover_and_provenance(demo_run):
     text = (demo_run / "report" / "report.html").read_text()
     config = json.loads((demo_run / "config.json").read_text())

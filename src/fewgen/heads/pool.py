@@ -13,6 +13,7 @@ features, or a UMAP embedding of them (McInnes et al., 2018) fitted on the pool.
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -57,6 +58,7 @@ class PoolMemory:
         self._arrays: dict[str, np.ndarray] = {}
         self._objects: dict[str, Any] = {}
         self.computed: list[str] = []  # keys computed (not found) in this process, in order: what tests check
+        self.seconds = 0.0  # wall time spent computing them (the one-off cost of the label-free steps)
 
     def __deepcopy__(self, memo) -> "PoolMemory":
         return self
@@ -69,7 +71,9 @@ class PoolMemory:
         if path is not None and path.is_file():
             value = np.load(path, mmap_mode="r")
         else:
+            started = time.perf_counter()
             value = np.asarray(compute())
+            self.seconds += time.perf_counter() - started
             self.computed.append(key)
             if path is not None:
                 save_npy(path, value)
@@ -79,7 +83,9 @@ class PoolMemory:
     def object(self, key: str, build: Callable[[], Any]) -> Any:
         """The object built under ``key`` in this process, building it on a miss."""
         if key not in self._objects:
+            started = time.perf_counter()
             self._objects[key] = build()
+            self.seconds += time.perf_counter() - started
             self.computed.append(key)
         return self._objects[key]
 
