@@ -115,9 +115,9 @@ def test_select_never_reads_the_test_split_even_when_the_source_has_one(digits, 
     scored_on = []
     real_score = SelectionDraws.score
 
-    def spy_score(self, x, seed, head_name, **params):
+    def spy_score(self, x, seed, head_name, *args, **params):
         scored_on.append(len(x))
-        return real_score(self, x, seed, head_name, **params)
+        return real_score(self, x, seed, head_name, *args, **params)
 
     monkeypatch.setattr(SelectionDraws, "score", spy_score)
     backbone = Spy(DDPMConfig(preset="tiny"), digits.image_shape)

@@ -1,0 +1,61 @@
+"""One-off costs of the pool heads on a run (issue 12): extracting the pool's features, fitting UMAP on them,
+embedding the test split, and the neighbour graphs; then one draw of each head, all from a cold in-memory
+cache (nothing read from RUN/features/pool). Prints seconds per step and the machine's CPU flags.
+
+usage: python bench/pool_costs.py RUN [--part stacked] [--scaling feature]
+"""
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fewgen.backbones.base import FeatureSpec
+from fewgen.evaluate import EvalConfig, make_draws
+from fewgen.features import extract_features
+from fewgen.heads import PoolMemory, make_head
+from fewgen.heads.pool import PoolSpace
+from fewgen.runs import _open_run
+from fewgen.data.splits import unlabeled_pool
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("run", type=Path)
+parser.add_argument("--part", default=None)
+parser.add_argument("--scaling", default="feature")
+args = parser.parse_args()
+flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
+print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512")
+backbone, checkpoint, source = _open_run(args.run, None, None, "auto")
+spec = FeatureSpec(part=args.part) if args.part else backbone.default_specs()[0]
+draws = make_draws(source, EvalConfig(shots=(1,), seeds=1))
+pool = unlabeled_pool(source.train.labels, exclude=draws.val)
+
+
+def timed(label, fn):
+    started = time.perf_counter()
+    value = fn()
+    print(f"{label}: {time.perf_counter() - started:.1f} s")
+    return value
+
+
+X = timed(f"extract {len(pool)} pool images ({backbone.name}, {spec.label()})",
+          lambda: extract_features(backbone, source.train.images[pool], spec))
+test = timed(f"extract {len(source.test)} test images", lambda: extract_features(backbone, source.test.images, spec))
+print(f"feature dimension {X.shape[1]}; pool {X.shape[0]} rows")
+memory = PoolMemory()
+umap_space = PoolSpace("umap", args.scaling, memory)
+timed("UMAP fit on the pool (10-d, 15 neighbours, seeded)", lambda: umap_space.fit(X))
+timed("UMAP transform of the test split", lambda: umap_space.transform(test))
+y = np.full(len(pool), -1)
+idx = draws.labeled[(1, 0)]
+y[np.searchsorted(pool, idx)] = source.train.labels.numpy()[idx]
+for name, params in [("propagate", {"space": "features"}), ("propagate", {"space": "umap"}),
+                     ("umap", {}), ("selftrain", {"space": "features"}), ("selftrain", {"space": "umap"})]:
+    head = make_head(name, memory=memory, scaling=args.scaling, **params)
+    before = memory.seconds
+    timed(f"{name} {params} first draw (fit + test predict)", lambda: head.fit(X, y).predict(test))
+    print(f"   of which label-free steps (graph, neighbours of the test split): {memory.seconds - before:.1f} s")
+    timed(f"{name} {params} next draw (fit + test predict, cached steps)", lambda: make_head(
+        name, memory=memory, scaling=args.scaling, **params).fit(X, y).predict(test))
