@@ -74,9 +74,11 @@ def test_new_backbones_pretrain_and_evaluate(tmp_path, capsys, backbone, options
         assert config[name.split(".")[0]] == name
         grid = np.asarray(Image.open(run / name))
         assert grid.std() > 0  # not blank
-    assert main(["evaluate", str(run), "--heads", "logreg", "--baselines", "", *parts, *FAST_EVAL]) == 0
+    assert main(["evaluate", str(run), "--heads", "logreg,umap,selftrain,propagate", "--baselines", "", *parts,
+                 *FAST_EVAL]) == 0
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 4 and {r["backbone"] for r in rows} == {backbone}
+    assert len(rows) == 4 * 4 and {r["backbone"] for r in rows} == {backbone}
+    assert {r["head"]: r["data"] for r in rows} == {"logreg": "labeled", "umap": "pool", "selftrain": "pool", "propagate": "pool"}
 
 
 def test_backbones_command_explains_every_option(capsys):

@@ -78,11 +78,12 @@ def test_cli_select_then_evaluate_uses_the_choice(ddpm_run, capsys):
     assert "chosen on validation" in capsys.readouterr().out
     selection = json.loads((ddpm_run / "selection.json").read_text())
     assert selection["scored_on"].startswith("validation")
-    assert main(["evaluate", str(ddpm_run), "--shots", "1", "--seeds", "1", "--heads", "logreg", "--baselines", "",
-                 "--val-per-class", "4", "--no-progress"]) == 0
+    assert main(["evaluate", str(ddpm_run), "--shots", "1", "--seeds", "1", "--heads", "logreg,umap,selftrain,propagate",
+                 "--baselines", "", "--val-per-class", "4", "--no-progress"]) == 0
     rows = [json.loads(line) for line in (ddpm_run / "results.jsonl").read_text().splitlines()]
     evaluated = [r for r in rows if r.get("stage", "evaluate") == "evaluate"]
     assert evaluated and all(r["spec"] == selection["spec"] for r in evaluated)
+    assert {r["head"] for r in evaluated} == {"logreg", "umap", "selftrain", "propagate"}  # every head works on the ddpm
     assert all(r["accuracy"] is not None and r["n_test"] == 500 for r in evaluated)
     assert all(r["feature_precision"] in ("bf16", "fp32") for r in evaluated)
 

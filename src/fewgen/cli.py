@@ -194,7 +194,7 @@ def select_command(
     blocks: Annotated[str, typer.Option(help="Block subsets to sweep: commas separate subsets, + joins blocks (up0,up0+up1+up2+mid). Empty: each up block, all up blocks, all up blocks + mid.")] = "",
     shots: Annotated[int, typer.Option(help="Labeled images per class in each seeded draw the heads are fitted on.")] = 16,
     seeds: Seeds = 5,
-    heads: Annotated[str, typer.Option(help="Heads to score, comma-separated; the best (blocks, t, head) on validation wins.")] = "mlp,logreg",
+    heads: Annotated[str, typer.Option(help="Heads to score, comma-separated; the best (blocks, t, head) on validation wins. Pool heads (umap, selftrain, propagate) are fitted on the pool's features at each timestep: one pool extraction per t.")] = "mlp,logreg",
     val_per_class: ValPerClass = 16,
     pool: Annotated[str, typer.Option(help="mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
     weights: Annotated[str, typer.Option(help="ema or raw weights. Empty: ema.")] = "",

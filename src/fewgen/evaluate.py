@@ -187,6 +187,7 @@ class Evaluation:
                                "candidates": len(CANDIDATES.get(head_name, [{}])), "extract_seconds": extract_s,
                                "label_free_seconds": label_free_s})
             group = choose_candidates(scored)
+            self.memory.forget_objects()  # the next spec has another pool: its models are of no more use
             append_jsonl(self.run_dir / RESULTS_FILE, group)
             rows += group
         return rows

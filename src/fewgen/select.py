@@ -148,6 +148,7 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
                         "fit_seconds": time.perf_counter() - t0, "feature_precision": precision,
                         "eval_id": eval_id, "fewgen_version": __version__,
                     })
+        memory.forget_objects()  # the next timestep's pool is another one
         append_jsonl(run_dir / RESULTS_FILE, group)
         rows += group
     selection = choose(rows)

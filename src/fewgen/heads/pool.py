@@ -80,6 +80,11 @@ class PoolMemory:
         self._arrays[key] = value
         return value
 
+    def forget_objects(self) -> None:
+        """Drop the fitted objects held in memory (a UMAP model and a neighbour index each hold a copy of the
+        pool); arrays stay, on disk too. An evaluation calls this after each feature spec."""
+        self._objects.clear()
+
     def object(self, key: str, build: Callable[[], Any]) -> Any:
         """The object built under ``key`` in this process, building it on a miss."""
         if key not in self._objects:
