@@ -256,3 +256,8 @@ def test_pool_smaller_than_umaps_neighbourhood_is_one_sentence(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "too few for UMAP with n_neighbors=15" in err and "Traceback" not in err
     assert not (run / "results.jsonl").exists()  # nothing half-written
+
+
+def test_resnet_seeds_beyond_seeds_is_one_sentence(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run), "--heads", "logreg", "--parts", "stacked", "--resnet-seeds", "3", *FAST_EVAL]) == 2
+    assert "--resnet-seeds must lie in 1..--seeds (2), got 3" in capsys.readouterr().err
