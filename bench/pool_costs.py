@@ -10,7 +10,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 
 from fewgen.backbones.base import FeatureSpec
 from fewgen.evaluate import EvalConfig, make_draws
@@ -18,7 +17,7 @@ from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.pool import PoolSpace
 from fewgen.runs import _open_run
-from fewgen.data.splits import unlabeled_pool
+from fewgen.data.splits import pool_targets, unlabeled_pool
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("run", type=Path)
@@ -48,9 +47,7 @@ memory = PoolMemory()
 umap_space = PoolSpace("umap", args.scaling, memory)
 timed("UMAP fit on the pool (10-d, 15 neighbours, seeded)", lambda: umap_space.fit(X))
 timed("UMAP transform of the test split", lambda: umap_space.transform(test))
-y = np.full(len(pool), -1)
-idx = draws.labeled[(1, 0)]
-y[np.searchsorted(pool, idx)] = source.train.labels.numpy()[idx]
+y = pool_targets(pool, draws.labeled[(1, 0)], source.train.labels)
 for name, params in [("propagate", {"space": "features"}), ("propagate", {"space": "umap"}),
                      ("umap", {}), ("selftrain", {"space": "features"}), ("selftrain", {"space": "umap"})]:
     head = make_head(name, memory=memory, scaling=args.scaling, **params)

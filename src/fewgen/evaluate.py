@@ -29,12 +29,11 @@ from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, unlabeled_pool, validation_draw
+from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.base import SCALINGS
-from fewgen.heads.pool import UNLABELED
 
 BASELINES = ("pixels", "resnet18")
 HEAD_DEFAULTS = {"scaling": "feature"}
@@ -175,6 +174,7 @@ class Evaluation:
                         x, y = pool_f, self._pool_labels(idx)
                     else:
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
+                    use = self._data_use(head_name)
                     for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
                         params = {**head_params, **tuned} | ({"memory": self.memory} if uses_pool(head_name) else {})
                         label_free_s = self.memory.seconds
@@ -182,8 +182,7 @@ class Evaluation:
                         label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
                         scored[(head_name, number)].append(self._row(
                             backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params)
-                            | {"feature_precision": precision, "data": self._data_use(head_name), "tuned": tuned,
-                               "transductive": self._data_use(head_name) == "test",
+                            | {"feature_precision": precision, "data": use, "tuned": tuned, "transductive": use == "test",
                                "candidates": len(CANDIDATES.get(head_name, [{}])), "extract_seconds": extract_s,
                                "label_free_seconds": label_free_s})
             group = choose_candidates(scored)
@@ -200,9 +199,7 @@ class Evaluation:
 
     def _pool_labels(self, idx: np.ndarray) -> np.ndarray:
         """``[P (+ test)]``: -1 everywhere but the labeled draw ``idx`` (train indices), which keeps its labels."""
-        y = np.full(len(self.pool) + (len(self.y_test) if self.cfg.transductive else 0), UNLABELED, dtype=np.int64)
-        y[np.searchsorted(self.pool, idx)] = self.y_train[idx]
-        return y
+        return pool_targets(self.pool, idx, self.y_train, len(self.y_test) if self.cfg.transductive else 0)
 
     def _data_use(self, head_name: str) -> str:
         """What a head fitted on: ``labeled`` (the draw), ``pool`` (plus the unlabeled pool) or ``test`` (transductive)."""

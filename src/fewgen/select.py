@@ -28,12 +28,11 @@ from fewgen import __version__
 from fewgen.atomic import append_jsonl, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, unlabeled_pool, validation_draw
+from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.evaluate import RESULTS_FILE
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
-from fewgen.heads.pool import UNLABELED
 from fewgen.stats import mean_ci
 
 SELECTION_FILE = "selection.json"
@@ -106,9 +105,7 @@ class SelectionDraws:
         idx = self.labeled[seed]
         head = make_head(head_name, random_state=seed, **head_params)
         if uses_pool(head_name):
-            y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
-            y[np.searchsorted(self.pool, idx)] = self.y[idx]
-            head.fit(x_pool, y)
+            head.fit(x_pool, pool_targets(self.pool, idx, self.y))
         else:
             head.fit(x[np.searchsorted(self.union, idx)], self.y[idx])
         return float(accuracy_score(self.y[self.val], head.predict(x[np.searchsorted(self.union, self.val)])))

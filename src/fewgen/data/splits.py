@@ -75,3 +75,12 @@ def labeled_draw(
 def unlabeled_pool(labels, exclude: np.ndarray | None = None) -> np.ndarray:
     """Sorted indices of the unlabeled pool: every train image not in ``exclude`` (the validation draw)."""
     return np.setdiff1d(np.arange(len(_as_numpy(labels))), exclude if exclude is not None else [])
+
+
+def pool_targets(pool: np.ndarray, idx: np.ndarray, labels, n_extra: int = 0) -> np.ndarray:
+    """Targets ``[len(pool) + n_extra]`` for a head fitted on the pool (scikit-learn's semi-supervised
+    convention): -1 everywhere but the labeled draw ``idx`` (train indices, all inside the sorted ``pool``),
+    which keeps its ``labels``; ``n_extra`` unlabeled rows follow (the test split, in transductive mode)."""
+    y = np.full(len(pool) + n_extra, UNLABELED, dtype=np.int64)
+    y[np.searchsorted(pool, idx)] = _as_numpy(labels)[idx]
+    return y
