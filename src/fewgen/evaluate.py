@@ -176,7 +176,7 @@ class Evaluation:
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                     use = self._data_use(head_name)
                     for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
-                        params = {**head_params, **tuned} | ({"memory": self.memory} if uses_pool(head_name) else {})
+                        params = {**head_params, **tuned, "memory": self.memory}
                         label_free_s = self.memory.seconds
                         row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
                         label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered

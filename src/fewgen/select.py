@@ -136,7 +136,7 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
             for seed in draws.labeled:
                 for head_name in cfg.heads:
                     t0 = time.perf_counter()
-                    score = draws.score(x, seed, head_name, x_pool, **({"memory": memory} if uses_pool(head_name) else {}))
+                    score = draws.score(x, seed, head_name, x_pool, memory=memory)
                     group.append({
                         "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
                         "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,

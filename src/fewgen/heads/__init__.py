@@ -21,10 +21,13 @@ def uses_pool(name: str) -> bool:
     return getattr(HEADS[name], "uses_pool", False)
 
 
-def make_head(name: str, random_state: int = 0, **params):
-    """A fresh head by name, seeded with ``random_state``, with optional hyperparameters."""
+def make_head(name: str, random_state: int = 0, memory: PoolMemory | None = None, **params):
+    """A fresh head by name, seeded with ``random_state``, with optional hyperparameters; ``memory`` (the cache of
+    label-free steps) goes to the heads that learn from the pool and is ignored by the others."""
     if name not in HEADS:
         raise FewgenError(f"unknown head '{name}'; use one of: {', '.join(HEADS)}")
+    if memory is not None and uses_pool(name):
+        params["memory"] = memory
     return HEADS[name](random_state=random_state, **params)
 
 
