@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from fewgen.errors import FewgenError
-from fewgen.train import Phase, TrainConfig, Trainer, choose_mixed_precision
+from fewgen.train import Phase, ShardedBatches, TrainConfig, Trainer, choose_mixed_precision, derived_seed
 
 
 class Regressor(nn.Module):
@@ -36,7 +41,7 @@ def test_loss_decreases_and_checkpoint_is_written(tmp_path):
     summary = Trainer(model, TrainConfig(epochs=20, batch_size=16, lr=0.05, progress=False, precision="fp32"), tmp_path).fit(x, y)
     assert summary["final_loss"] < before / 10
     latest = json.loads((tmp_path / "latest.json").read_text())["folder"]
-    assert latest == "epoch_0020" and sorted(p.name for p in tmp_path.glob("epoch_*")) == ["epoch_0020"]
+    assert latest == "step_00000080" and sorted(p.name for p in tmp_path.glob("step_*")) == ["step_00000080"]
     assert set(load_file(str(tmp_path / latest / "model.safetensors"))) == {"linear.weight", "linear.bias"}
 
 
@@ -106,7 +111,7 @@ def test_phases_run_in_order_with_their_own_optimizers(tmp_path):
     torch.testing.assert_close(model.second.weight.detach(), torch.tensor([[-1.0, 2.0, -0.5]]), atol=0.05, rtol=0)
     last = summary["history"][-1]
     assert last["epoch"] == 30 and {"loss", "a_loss", "b_loss", "a_seen", "b_seen"} <= set(last)
-    folder = tmp_path / "epoch_0030"
+    folder = tmp_path / "step_00000120"
     assert (folder / "optimizer_a.safetensors").is_file() and (folder / "optimizer_b.safetensors").is_file()
 
 
@@ -140,13 +145,118 @@ def test_epoch_means_count_each_log_on_the_steps_it_was_given():
 
 
 def test_resume_reads_a_checkpoint_written_before_phases(tmp_path):
+    """Checkpoints of earlier versions: an ``epoch_NNNN`` folder, one ``scheduler``, no history, no plan."""
     x, y = data()
     cfg = dict(batch_size=16, lr=0.05, progress=False, precision="fp32")
     Trainer(Regressor(), TrainConfig(epochs=2, **cfg), tmp_path).fit(x, y)
-    state_path = tmp_path / "epoch_0002" / "state.json"
-    state = json.loads(state_path.read_text())
-    state["scheduler"] = state.pop("schedulers")[0]
-    del state["history"]
-    state_path.write_text(json.dumps(state))
+    folder = (tmp_path / "step_00000008").rename(tmp_path / "epoch_0002")
+    (tmp_path / "latest.json").write_text(json.dumps({"folder": folder.name}))
+    state = json.loads((folder / "state.json").read_text())
+    old = {"epoch": 2, "step": state["step"], "scheduler": state["schedulers"][0], "config": state["config"], "tag": state["tag"]}
+    (folder / "state.json").write_text(json.dumps(old))
     summary = Trainer(Regressor(), TrainConfig(epochs=3, **cfg), tmp_path).fit(x, y, resume=True)
     assert summary["steps"] == 3 * 4 and [row["epoch"] for row in summary["history"]] == [3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "step_00000012"]
+
+
+class NoisyRegressor(Regressor):
+    """Draws noise every step (like a diffusion loss) and can fail at a chosen call, as a killed run would."""
+
+    def __init__(self, fail_at: int | None = None, noise: float = 0.1):
+        super().__init__()
+        self.fail_at, self.calls, self.noise = fail_at, 0, noise
+
+    def training_loss(self, x, y):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt("killed")
+        noisy = x + self.noise * torch.randn_like(x)
+        return ((self.linear(noisy).squeeze(1) - y) ** 2).mean(), {}
+
+
+EXACT_CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.05, schedule="cosine", checkpoint_every=3, progress=False,
+                           precision="fp32")
+
+
+def test_resume_mid_epoch_repeats_the_uninterrupted_run_exactly(tmp_path):
+    """Killed at step 7 of 12 (checkpoint at step 6, mid-epoch) under the cosine schedule, with noise drawn every
+    step: the resumed run must end bit-identical. Fails if the data order, the per-step randomness, the optimizer
+    or the scheduler's position is not restored."""
+    x, y = data()
+    cfg = EXACT_CONFIG
+    torch.manual_seed(0)
+    start = NoisyRegressor().state_dict()
+    straight, killed, resumed = NoisyRegressor(), NoisyRegressor(fail_at=7), NoisyRegressor()
+    for model in (straight, killed, resumed):
+        model.load_state_dict(start)
+    Trainer(straight, cfg, tmp_path / "a").fit(x, y)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(killed, cfg, tmp_path / "b").fit(x, y)
+    assert json.loads((tmp_path / "b" / "latest.json").read_text())["folder"] == "step_00000006"
+    summary = Trainer(resumed, cfg, tmp_path / "b").fit(x, y, resume=True)
+    assert summary["resumed_from_step"] == 6 and resumed.calls == 12 - 6
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    assert [row["epoch"] for row in summary["history"]] == [1, 2, 3]
+
+
+def test_resume_refuses_a_longer_cosine_schedule_but_extends_a_constant_one(tmp_path):
+    x, y = data()
+    cfg = dict(batch_size=16, lr=0.05, progress=False, precision="fp32")
+    Trainer(Regressor(), TrainConfig(epochs=2, schedule="cosine", **cfg), tmp_path / "cos").fit(x, y)
+    with pytest.raises(FewgenError, match=r"cosine schedule was laid out for 8 steps \(--epochs 2\).*resume with --epochs 2"):
+        Trainer(Regressor(), TrainConfig(epochs=4, schedule="cosine", **cfg), tmp_path / "cos").fit(x, y, resume=True)
+    Trainer(Regressor(), TrainConfig(epochs=2, **cfg), tmp_path / "const").fit(x, y)
+    assert Trainer(Regressor(), TrainConfig(epochs=4, **cfg), tmp_path / "const").fit(x, y, resume=True)["steps"] == 16
+    with pytest.raises(FewgenError, match="--batch-size 16, not 32"):
+        Trainer(Regressor(), TrainConfig(epochs=4, **{**cfg, "batch_size": 32}), tmp_path / "const").fit(x, y, resume=True)
+
+
+def test_sharded_batches_split_each_global_batch_whatever_the_number_of_processes():
+    one = list(ShardedBatches(50, 8, epoch=3, seed=1))
+    two = [list(ShardedBatches(50, 8, epoch=3, seed=1, rank=r, world=2)) for r in range(2)]
+    assert len(one) == 6 and all(len(b) == 8 for b in one)
+    assert [a + b for a, b in zip(*two)] == one  # process 0 reads the first half of each global batch, process 1 the rest
+    assert list(ShardedBatches(50, 8, epoch=3, seed=1, start=4)) == one[4:]
+    assert list(ShardedBatches(50, 8, epoch=4, seed=1)) != one
+
+
+def test_checkpoint_every_must_be_positive(tmp_path):
+    with pytest.raises(FewgenError, match="--checkpoint-every must be a positive number of steps, got 0"):
+        Trainer(Regressor(), TrainConfig(checkpoint_every=0, progress=False), tmp_path).fit(*data())
+
+
+def torchrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node 2 tests/launched.py ARGS`` on the CPU (gloo), one thread per process."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(port), str(root / "tests" / "launched.py"), "--", *args]  # "--": fewgen's --run is not torchrun's --run-path
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_two_processes_take_the_steps_of_one_and_resume_its_checkpoints(tmp_path):
+    """Data parallel: 2 processes, each reading half of every global batch of 16, end where one process ends
+    (within float tolerance: the gradient is averaged in another order); and they resume a one-process checkpoint."""
+    torch.manual_seed(0)
+    one = NoisyRegressor(noise=0.0)
+    torch.manual_seed(0)
+    killed = NoisyRegressor(noise=0.0, fail_at=7)
+    Trainer(one, EXACT_CONFIG, tmp_path / "one").fit(*data())
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(killed, EXACT_CONFIG, tmp_path / "killed").fit(*data())
+    torchrun("trainer", str(tmp_path))
+    rows = [json.loads((tmp_path / f"rows-{rank}.json").read_text()) for rank in (0, 1)]
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(derived_seed(0, "epoch", 0)))
+    assert rows[0][0] + rows[1][0] == data()[0][order[:16], 0].tolist()  # each process read its half of the global batch
+    for name in ("straight", "resumed"):
+        two = load_file(str(tmp_path / f"{name}.safetensors"))
+        for key, value in one.state_dict().items():
+            torch.testing.assert_close(two[key], value, atol=1e-6, rtol=1e-5, msg=f"{name}: {key}")
+    state = json.loads((tmp_path / "straight" / "step_00000012" / "state.json").read_text())
+    assert state["processes"] == 2 and state["step"] == 12

@@ -117,21 +117,29 @@ def pretrain(
     schedule: Annotated[str, typer.Option(help="Learning-rate schedule: constant or cosine (to zero at the last step).")] = "constant",
     precision: Precision = "auto",
     seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint, exactly where it stopped.")] = False,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        help="Also checkpoint every this many steps (default: at the end of each epoch only).")] = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
 ) -> None:
-    """Pretrain a generative backbone on the unlabeled images (the whole train split, labels ignored)."""
+    """Pretrain a generative backbone on the unlabeled images (the whole train split, labels ignored).
+
+    Data parallel under 'accelerate launch -m fewgen pretrain ...' or 'torchrun --nproc-per-node N -m fewgen
+    pretrain ...': --batch-size is the global batch, shared among the processes; only the main one writes."""
     from fewgen.runs import pretrain as run_pretrain
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
-                        progress=progress)
+                        progress=progress, checkpoint_every=checkpoint_every)
     config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
+    if config is None:
+        return  # not the main process: the main one reports
     summary = config["pretrain"]
     last_epoch = summary["history"][-1] if summary.get("history") else {}  # pixels: nothing to train
     logs = "".join(f", {k} {v:.4g}" for k, v in last_epoch.items() if k != "epoch")
-    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s; "
+    resumed = f" (resumed at step {summary['resumed_from_step']})" if summary.get("resumed_from_step") else ""
+    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s{resumed}; "
                f"last epoch's means: {logs[2:] or 'none'}; saved to {run / 'backbone'}")
 
 

@@ -31,7 +31,7 @@ from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.select import SelectConfig, read_selection, run_selection
-from fewgen.train import TrainConfig
+from fewgen.train import TrainConfig, is_main_process
 
 CONFIG_FILE = "config.json"
 BACKBONE_DIR = "backbone"
@@ -71,8 +71,11 @@ def originals_beside_reconstructions(model, images: torch.Tensor, per_row: int =
 
 
 def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str], train: TrainConfig,
-             source_options: SourceOptions, resume: bool = False) -> dict:
-    """Pretrain ``backbone`` on the unlabeled pool of ``dataset`` into ``run_dir``; returns the run config."""
+             source_options: SourceOptions, resume: bool = False) -> dict | None:
+    """Pretrain ``backbone`` on the unlabeled pool of ``dataset`` into ``run_dir``; returns the run config.
+
+    Under a multi-process launch every process trains and only the main one writes (config, checkpoints,
+    weights, pictures); the others return None."""
     run_dir = Path(run_dir)
     cls = get_backbone_class(backbone)
     config = config_from_options(cls.Config, options)
@@ -95,8 +98,12 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
         "command": sys.argv, "fewgen_version": __version__, "machine": machine(),
     }
-    write_json(run_dir / CONFIG_FILE, {**run_config, "status": "pretraining"})
+    main = is_main_process()
+    if main:
+        write_json(run_dir / CONFIG_FILE, {**run_config, "status": "pretraining"})
     summary = model.fit(source.train.images, train, run_dir, resume=resume)
+    if not main:
+        return None
     model.save(run_dir / BACKBONE_DIR)
     run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint_hash(run_dir / BACKBONE_DIR))
     try:

@@ -1,6 +1,6 @@
-"""The one Trainer every model uses: accelerate for device and precision, AdamW,
-a progress bar, an atomic checkpoint per epoch, resume, and a clear error on a
-non-finite loss.
+"""The one Trainer every model uses: accelerate for device, precision and data-parallel
+processes, AdamW, a progress bar, atomic checkpoints per epoch (and every N steps),
+exact resume, and a clear error on a non-finite loss.
 
 A trainable model is an ``nn.Module`` with ``training_loss(*batch) -> (loss, logs)``,
 where ``batch`` is one minibatch of the tensors given to :meth:`Trainer.fit`, and
@@ -14,6 +14,7 @@ inference (:func:`inference_device`, :func:`inference_autocast`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -24,11 +25,12 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from safetensors import safe_open
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader, TensorDataset
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from tqdm.auto import tqdm
 
 from fewgen.atomic import save_tensors, write_json
@@ -51,6 +53,8 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     cpu: bool = False  # force the CPU even where a GPU is present
+    checkpoint_every: int | None = None  # also checkpoint every this many steps; None: at the end of each epoch only
+    workers: int = 0  # DataLoader worker processes that decode batches (for datasets read from files)
 
 
 @dataclass(frozen=True)
@@ -106,16 +110,25 @@ def choose_mixed_precision(precision: str, cpu: bool = False) -> str:
     return "bf16" if cpu_has_native_bf16() else "no"
 
 
-def make_accelerator(precision: str = "auto", cpu: bool = False) -> Accelerator:
+def make_accelerator(precision: str = "auto", cpu: bool = False, find_unused_parameters: bool = False) -> Accelerator:
     """An Accelerator for this precision; accelerate keeps one global state per process, so a
-    different precision than the last one resets it (as accelerate's own test utilities do)."""
+    different precision than the last one resets it (as accelerate's own test utilities do).
+    ``find_unused_parameters``: for DistributedDataParallel, when a forward leaves some parameters out
+    (each phase of a multi-phase model trains only its own)."""
     mixed = choose_mixed_precision(precision, cpu)
+    cpu = cpu or not torch.cuda.is_available()  # accelerate forms a multi-process CPU (gloo) group only when told cpu=True
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision") != mixed:
         AcceleratorState._reset_state(reset_partial_state=False)
     if cpu and state and state.get("device") is not None and state["device"].type != "cpu":
         AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(mixed_precision=mixed, cpu=cpu)
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)
+    return Accelerator(mixed_precision=mixed, cpu=cpu, kwargs_handlers=[ddp])
+
+
+def is_main_process() -> bool:
+    """True in the process that writes files: the only one, or rank 0 of an ``accelerate launch``/``torchrun`` group."""
+    return PartialState(cpu=not torch.cuda.is_available()).is_main_process
 
 
 def inference_device(cpu: bool = False) -> torch.device:
@@ -153,8 +166,62 @@ def _optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dic
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+class ShardedBatches(Sampler[list[int]]):
+    """One process's share of each global batch of one epoch, from global batch ``start`` on.
+
+    Epoch ``e``'s order is ``randperm(n)`` seeded by ``(seed, e)`` alone; global batch ``j`` is
+    ``order[j*B : (j+1)*B]`` (the last, incomplete one is dropped) and process ``rank`` of ``world``
+    reads rows ``[rank*B/world, (rank+1)*B/world)`` of it. The order depends neither on the number of
+    processes nor on where a run was resumed, so a resumed run, with any number of processes, sees
+    the images an uninterrupted run would have seen, in the same global batches. (accelerate's
+    ``prepare`` shards a DataLoader too, but its order depends on the sampler's generator state,
+    which would have to be saved and restored; this order is a function of the step.)
+    """
+
+    def __init__(self, n: int, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1, start: int = 0):
+        self.n, self.batch_size, self.epoch, self.seed = n, batch_size, epoch, seed
+        self.rank, self.world, self.start = rank, world, start
+
+    def __len__(self) -> int:
+        return max(0, self.n // self.batch_size - self.start)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(derived_seed(self.seed, "epoch", self.epoch)))
+        share = self.batch_size // self.world
+        for j in range(self.start, self.n // self.batch_size):
+            first = j * self.batch_size + self.rank * share
+            yield order[first : first + share].tolist()
+
+
+def derived_seed(seed: int, *parts) -> int:
+    """A 31-bit seed from ``seed`` and ``parts`` (a hash, so nearby steps or ranks give unrelated streams)."""
+    text = ":".join(map(str, (seed, *parts))).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=4).digest(), "little") & 0x7FFFFFFF
+
+
+class _LossOf(nn.Module):
+    """``forward(*batch, phase=...)`` returns ``phase_loss(model, phase, batch)``. DistributedDataParallel
+    synchronises gradients only for work done inside its ``forward``, so the loss must be computed through it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *batch, phase: Phase):
+        return phase_loss(self.model, phase, batch)
+
+
 class Trainer:
-    """Trains ``model`` on tensors; checkpoints into ``checkpoint_dir`` when given."""
+    """Trains ``model`` on tensors or a map-style dataset; checkpoints into ``checkpoint_dir`` when given.
+
+    Data parallel when launched with several processes (``accelerate launch`` or ``torchrun``): every
+    process holds the model, reads its share of each global batch of ``batch_size`` images (see
+    :class:`ShardedBatches`), and DistributedDataParallel averages the gradients, so a step is the step
+    one process would take on the whole global batch. Only the main process writes checkpoints.
+    Randomness inside a step (noise, timesteps, dropout) comes from generators seeded by
+    ``(seed, step, rank)`` at the start of the step, which makes a resumed run, mid-epoch too,
+    repeat an uninterrupted one exactly when the number of processes is the same.
+    """
 
     def __init__(self, model: torch.nn.Module, config: TrainConfig, checkpoint_dir: Path | None = None, tag: str = "model"):
         self.model = model
@@ -164,47 +231,68 @@ class Trainer:
 
     def fit(self, *tensors: torch.Tensor, resume: bool = False) -> dict:
         """Train on minibatches of ``tensors`` (first dim = examples); returns a summary."""
+        return self.fit_dataset(TensorDataset(*tensors), resume=resume)
+
+    def fit_dataset(self, dataset: Dataset, resume: bool = False) -> dict:
+        """Train on minibatches of a map-style ``dataset`` whose items are tuples of tensors; returns a summary
+        (seconds, steps, epochs, final_loss, mixed_precision, history, processes, resumed_from_step)."""
         cfg = self.config
         if cfg.schedule not in ("constant", "cosine"):
             raise FewgenError(f"--schedule must be constant or cosine, got '{cfg.schedule}'")
-        accelerator = make_accelerator(cfg.precision, cfg.cpu)
-        dataset = TensorDataset(*tensors)
-        batch_size = min(cfg.batch_size, len(dataset))
-        drop_last = len(dataset) > batch_size  # no tiny last batch (BatchNorm needs > 1 example)
+        if cfg.checkpoint_every is not None and cfg.checkpoint_every < 1:
+            raise FewgenError(f"--checkpoint-every must be a positive number of steps, got {cfg.checkpoint_every}")
+        phases = training_phases(self.model)
+        accelerator = make_accelerator(cfg.precision, cfg.cpu, find_unused_parameters=len(phases) > 1)
+        world, rank = accelerator.num_processes, accelerator.process_index
+        batch_size = min(cfg.batch_size, len(dataset))  # no tiny last batch: the incomplete one is dropped
+        if batch_size % world:
+            raise FewgenError(f"--batch-size {batch_size} must be a multiple of the number of processes ({world}); "
+                              "every process reads an equal share of each batch")
         steps_per_epoch = len(dataset) // batch_size
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
-        phases = training_phases(self.model)
         optimizers = [self._optimizer(phase, accelerator) for phase in phases]
         schedulers = [self._scheduler(opt, total_steps) for opt in optimizers]
-        start_epoch, step, history = (self._restore(phases, optimizers, schedulers) if resume else (0, 0, []))
-        model, *opts = accelerator.prepare(self.model, *optimizers)
-        unwrapped = accelerator.unwrap_model(model)
-        after_step = getattr(unwrapped, "after_optimizer_step", None)  # e.g. an EMA update
+        plan = {"batch_size": batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "schedule": cfg.schedule}
+        step, history, totals = self._restore(phases, optimizers, schedulers, plan) if resume else (0, [], {})
+        resumed_from = step
+        loss_of, *opts = accelerator.prepare(_LossOf(self.model), *optimizers)
+        after_step = getattr(self.model, "after_optimizer_step", None)  # e.g. an EMA update
         started, last_loss = time.perf_counter(), float("nan")
-        for epoch in range(start_epoch, epochs):
-            set_seed(cfg.seed * 100_003 + epoch)
-            order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-            loader = accelerator.prepare(DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=order))
-            model.train()
-            bar = tqdm(loader, desc=f"{self.tag} epoch {epoch + 1}/{epochs}", disable=not cfg.progress, leave=False)
-            totals: dict[str, tuple[float, int]] = {}  # per log key: sum and count, for epoch means
-            for batch in bar:
+        bar = tqdm(total=total_steps, initial=step, desc=self.tag, disable=not cfg.progress or not accelerator.is_main_process,
+                   leave=False)
+        for epoch in range(step // steps_per_epoch, epochs):
+            if step >= total_steps:
+                break
+            batches = ShardedBatches(len(dataset), batch_size, epoch, cfg.seed, rank, world, start=step % steps_per_epoch)
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
+                                persistent_workers=False, pin_memory=accelerator.device.type == "cuda")
+            loss_of.train()
+            bar.set_description(f"{self.tag} epoch {epoch + 1}/{epochs}")
+            for batch in loader:
                 if step >= total_steps:
                     break
-                last_loss, logs = self._step(accelerator, unwrapped, phases, opts, schedulers, batch, epoch, step)
+                set_seed(derived_seed(cfg.seed, "step", step, rank))
+                batch = tuple(t.to(accelerator.device, non_blocking=True) for t in batch)
+                last_loss, logs = self._step(accelerator, loss_of, phases, opts, schedulers, batch, epoch, step)
                 if after_step is not None:
                     after_step()
                 step += 1
                 for key, value in {"loss": last_loss, **logs}.items():
                     total, count = totals.get(key, (0.0, 0))
                     totals[key] = (total + value, count + 1)
+                bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in logs.items()})
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step % steps_per_epoch and step < total_steps:
+                    self._checkpoint(accelerator, phases, optimizers, schedulers, step, plan, history, totals)
             history.append({"epoch": epoch + 1, **{k: total / count for k, (total, count) in totals.items()}})
-            self._checkpoint(accelerator, phases, optimizers, schedulers, epoch, step, history)
-        self.model = accelerator.unwrap_model(model).cpu().eval()
+            totals = {}
+            self._checkpoint(accelerator, phases, optimizers, schedulers, step, plan, history, totals)
+        bar.close()
+        self.model = self.model.cpu().eval()
         return {"seconds": time.perf_counter() - started, "steps": step, "epochs": epochs, "final_loss": last_loss,
-                "mixed_precision": accelerator.mixed_precision, "history": history}
+                "mixed_precision": accelerator.mixed_precision, "history": history, "processes": world,
+                "resumed_from_step": resumed_from}
 
     def _optimizer(self, phase: Phase, accelerator: Accelerator) -> torch.optim.Optimizer:
         fused = accelerator.device.type in ("cpu", "cuda")  # one kernel per step: 10x faster on CPU for ResNet-18
@@ -216,27 +304,32 @@ class Trainer:
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
-    def _step(self, accelerator, model, phases, optimizers, schedulers, batch, epoch: int, step: int) -> tuple[float, dict]:
-        """One minibatch: each phase's loss, backward and optimizer step in turn; returns (summed loss, logs)."""
+    def _step(self, accelerator, loss_of, phases, optimizers, schedulers, batch, epoch: int, step: int) -> tuple[float, dict]:
+        """One minibatch: each phase's loss, backward and optimizer step in turn; returns (summed loss, logs).
+        With several processes the loss is averaged over them first, so all of them see a non-finite one."""
         total, logs = 0.0, {}
         for phase, opt, scheduler in zip(phases, optimizers, schedulers):
             with accelerator.autocast():
-                loss, phase_logs = phase_loss(model, phase, batch)
-            if not torch.isfinite(loss):
+                loss, phase_logs = loss_of(*batch, phase=phase)
+            value = loss.detach().float()
+            if accelerator.num_processes > 1:
+                value = accelerator.reduce(value, reduction="mean")
+            value = value.item()
+            if not math.isfinite(value):
                 where = f"; the last good checkpoint is in {self.checkpoint_dir}" if self.checkpoint_dir else ""
                 which = "" if phase.name == SINGLE_PHASE else f" ({phase.name} phase)"
                 raise FewgenError(
-                    f"training loss{which} became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"training loss{which} became {value} at epoch {epoch + 1}, step {step + 1}; "
                     f"lower --lr or use --precision fp32{where}"
                 )
             opt.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             opt.step()
             scheduler.step()
-            total += loss.item()
+            total += value
             logs.update(phase_logs)
             if len(phases) > 1:
-                logs[f"{phase.name}_loss"] = loss.item()
+                logs[f"{phase.name}_loss"] = value
         return total, logs
 
     # -- checkpoints -------------------------------------------------------------
@@ -244,25 +337,28 @@ class Trainer:
     def _optimizer_file(phases: list[Phase], phase: Phase) -> str:
         return "optimizer.safetensors" if len(phases) == 1 else f"optimizer_{phase.name}.safetensors"
 
-    def _checkpoint(self, accelerator: Accelerator, phases, optimizers, schedulers, epoch: int, step: int,
-                    history: list[dict]) -> None:
-        """Write ``epoch_NNNN/`` (each file atomic), then point ``latest.json`` at it, then prune."""
-        if self.checkpoint_dir is None:
+    def _checkpoint(self, accelerator: Accelerator, phases, optimizers, schedulers, step: int, plan: dict,
+                    history: list[dict], totals: dict) -> None:
+        """Main process only: write ``step_NNNNNNNN/`` (each file atomic), then point ``latest.json`` at it, then prune.
+        A run killed at any moment keeps its last complete checkpoint."""
+        if self.checkpoint_dir is None or not accelerator.is_main_process:
             return
-        folder = self.checkpoint_dir / f"epoch_{epoch + 1:04d}"
-        weights = accelerator.unwrap_model(self.model).state_dict()
-        save_tensors(folder / "model.safetensors", weights, {"tag": self.tag})
+        folder = self.checkpoint_dir / f"step_{step:08d}"
+        save_tensors(folder / "model.safetensors", self.model.state_dict(), {"tag": self.tag})
         for phase, optimizer in zip(phases, optimizers):
             opt_tensors, opt_meta = _optimizer_to_tensors(optimizer.state_dict())
             save_tensors(folder / self._optimizer_file(phases, phase), opt_tensors, {"meta": json.dumps(opt_meta)})
-        write_json(folder / "state.json", {"epoch": epoch + 1, "step": step, "schedulers": [s.state_dict() for s in schedulers],
-                                           "history": history, "config": asdict(self.config), "tag": self.tag})
+        write_json(folder / "state.json", {"step": step, "epoch": step // plan["steps_per_epoch"], **plan,
+                                           "schedulers": [s.state_dict() for s in schedulers], "history": history,
+                                           "epoch_totals": totals, "config": asdict(self.config), "tag": self.tag,
+                                           "processes": accelerator.num_processes})
         write_json(self.checkpoint_dir / "latest.json", {"folder": folder.name})
-        for old in self.checkpoint_dir.glob("epoch_*"):
+        for old in [*self.checkpoint_dir.glob("step_*"), *self.checkpoint_dir.glob("epoch_*")]:
             if old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def _restore(self, phases, optimizers, schedulers) -> tuple[int, int, list[dict]]:
+    def _restore(self, phases, optimizers, schedulers, plan: dict) -> tuple[int, list[dict], dict]:
+        """Load the latest checkpoint into the model, optimizers and schedulers; returns (step, history, epoch totals)."""
         latest = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
         if latest is None or not latest.is_file():
             raise FewgenError(f"--resume found no checkpoint in {self.checkpoint_dir}; run without --resume")
@@ -270,6 +366,7 @@ class Trainer:
         state = json.loads((folder / "state.json").read_text())
         if state["tag"] != self.tag:
             raise FewgenError(f"checkpoint {folder} is for '{state['tag']}', not '{self.tag}'; use a fresh --run folder")
+        self._check_plan(state, plan)
         try:
             self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
         except RuntimeError:
@@ -282,4 +379,25 @@ class Trainer:
         saved_schedulers = state["schedulers"] if "schedulers" in state else [state["scheduler"]]  # before phases
         for scheduler, saved in zip(schedulers, saved_schedulers):
             scheduler.load_state_dict(saved)
-        return state["epoch"], state["step"], state.get("history", [])
+        totals = {key: tuple(value) for key, value in state.get("epoch_totals", {}).items()}
+        return state["step"], state.get("history", []), totals
+
+    def _check_plan(self, state: dict, plan: dict) -> None:
+        """Refuse a resume that could not repeat the interrupted run: another batch size or dataset size (the
+        data order), or another length of a schedule that depends on it. Checkpoints before step-level
+        resume did not record the plan, so only what they hold is checked."""
+        if state.get("batch_size", plan["batch_size"]) != plan["batch_size"]:
+            raise FewgenError(f"--resume: the run was trained with --batch-size {state['batch_size']}, not {plan['batch_size']}; "
+                              "pass the same --batch-size")
+        if state.get("steps_per_epoch", plan["steps_per_epoch"]) != plan["steps_per_epoch"]:
+            raise FewgenError(f"--resume: the run had {state['steps_per_epoch']} steps per epoch and now has "
+                              f"{plan['steps_per_epoch']}; the dataset changed, so pass the data it started with")
+        if plan["schedule"] == "cosine" and state.get("total_steps", plan["total_steps"]) != plan["total_steps"]:
+            epochs = state["total_steps"] / plan["steps_per_epoch"]
+            budget = f"--epochs {epochs:g}" if epochs == int(epochs) else f"a budget of {state['total_steps']} steps"
+            raise FewgenError(f"--resume: the cosine schedule was laid out for {state['total_steps']} steps ({budget}) and "
+                              f"would now be {plan['total_steps']}; resume with {budget}, or train a new --run "
+                              "(the constant schedule can be extended)")
+        if state["step"] > plan["total_steps"]:
+            raise FewgenError(f"--resume: the checkpoint is at step {state['step']}, past the {plan['total_steps']} steps asked for; "
+                              "ask for more --epochs")

@@ -110,14 +110,15 @@ class Quantizer(nn.Module):
         The first training batch also initialises the codebook on encoder outputs, so codes start where the data is."""
         decay = self.cfg.decay
         onehot = F.one_hot(codes, self.codebook.shape[0]).float()  # [N, K]
-        counts = onehot.sum(0)
-        self.idle_steps.add_(1).masked_fill_(counts > 0, 0)
         b, h, w = bhw
-        per_cell = onehot.view(b, h, w, -1).mean(0).permute(2, 0, 1)  # [K, h, w]
+        counts, sums, per_cell = _over_all_processes(onehot.sum(0), onehot.T @ flat,  # [K], [K, D]
+                                                     onehot.view(b, h, w, -1).sum(0).permute(2, 0, 1))  # [K, h, w]
+        per_cell = per_cell / per_cell.sum(0, keepdim=True)  # the share of each code in each cell
+        self.idle_steps.add_(1).masked_fill_(counts > 0, 0)
         self.position_usage.mul_(decay).add_(per_cell, alpha=1 - decay)
         if self.cfg.codebook == "ema":
             self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
-            self.code_sum.mul_(decay).add_(onehot.T @ flat, alpha=1 - decay)
+            self.code_sum.mul_(decay).add_(sums, alpha=1 - decay)
             n = self.cluster_size.sum()
             smoothed = (self.cluster_size + 1e-5) / (n + 1e-5 * len(counts)) * n  # Laplace smoothing
             self.codebook.copy_(self.code_sum / smoothed.unsqueeze(1))
@@ -135,6 +136,15 @@ class Quantizer(nn.Module):
         if self.cfg.codebook == "ema":
             self.cluster_size[which] = 1.0
             self.code_sum[which] = picks
+
+
+def _over_all_processes(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Sums of per-batch statistics over the processes of a data-parallel run (as they are in one process), so
+    the moving averages follow the global batch, not one process's share of it."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        for tensor in tensors:
+            torch.distributed.all_reduce(tensor)
+    return tensors
 
 
 def perplexity(codes: torch.Tensor, codebook_size: int) -> float:
