@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from tests.test_train import torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,3 +78,21 @@ def test_two_processes_pretrain_and_only_the_main_one_writes(tmp_path):
     assert writes[1] == []
     written = {str(Path(p).relative_to(run)) for p in writes[0]}
     assert {"config.json", "backbone/model.safetensors", "samples.png", "checkpoints/latest.json"} <= written
+
+
+def test_pretrain_from_a_diffusers_unet_with_no_epochs_keeps_its_features(tmp_path, digits):
+    from fewgen.backbones import FeatureSpec, load_backbone
+    from fewgen.cli import main
+
+    source, started = tmp_path / "source", tmp_path / "started"
+    assert main([*TINY_DDPM, "--epochs", "1", "--run", str(source)]) == 0
+    assert main(["pretrain", "--data", "digits", "--backbone", "ddpm", "-o", f"from_pretrained={source / 'backbone' / 'diffusers'}",
+                 "--epochs", "0", "--run", str(started), "--no-progress"]) == 0
+    assert json.loads((started / "config.json").read_text())["pretrain"]["steps"] == 0
+    x, spec = digits.test.images[:8], FeatureSpec(layers=("up0", "mid"), timestep=(50,))
+    features = []
+    for run in (source, started):
+        backbone = load_backbone(run / "backbone")
+        backbone.precision = "fp32"
+        features.append(backbone.features(x, spec))
+    assert torch.equal(*features)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
-from fewgen.backbones import FeatureSpec
+from fewgen.backbones import FeatureSpec, load_backbone
 from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig, image_noise
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig
@@ -136,3 +138,43 @@ def test_sample_shape_dtype_and_seed(sampler, steps):
     first = backbone.sample(3, seed=1, steps=steps, sampler=sampler)
     assert first.shape == (3, 1, 10, 14) and first.dtype == torch.uint8
     assert torch.equal(first, backbone.sample(3, seed=1, steps=steps, sampler=sampler))
+
+
+def test_a_saved_ddpm_is_a_diffusers_pipeline_and_comes_back_with_the_same_features(tmp_path):
+    """save -> DDPMPipeline / UNet2DModel.from_pretrained -> the same EMA weights and the same features; a run started
+    from_pretrained loads again from its own folder when the source is gone."""
+    from diffusers import DDPMPipeline
+
+    trained = tiny()
+    trained.fit(images(64), TrainConfig(epochs=2, batch_size=16, progress=False, precision="fp32"))
+    trained.save(tmp_path / "trained")
+    exported = tmp_path / "trained" / "diffusers"
+    pipeline = DDPMPipeline.from_pretrained(exported)
+    for (name, ours), theirs in zip(trained.model.network("ema").state_dict().items(), pipeline.unet.state_dict().values()):
+        assert torch.equal(ours, theirs), name
+    assert pipeline.scheduler.config.num_train_timesteps == TINY.train_timesteps
+    assert not torch.equal(trained.model.network("raw").conv_in.weight, pipeline.unet.conv_in.weight)  # EMA, not raw
+
+    x, spec = images(6, seed=1), FeatureSpec(layers=("up0", "up1", "mid"), timestep=(10, 200))
+    expected = trained.features(x, spec)
+    started = DDPMBackbone(DDPMConfig(preset="tiny", from_pretrained=str(exported)), (1, 8, 8))
+    started.precision = "fp32"
+    torch.testing.assert_close(started.features(x, spec), expected, rtol=0, atol=0)
+    started.save(tmp_path / "started")
+    shutil.rmtree(tmp_path / "trained")
+    again = load_backbone(tmp_path / "started")
+    again.precision = "fp32"
+    torch.testing.assert_close(again.features(x, spec), expected, rtol=0, atol=0)
+
+
+def test_from_pretrained_says_what_does_not_fit(tmp_path):
+    tiny().save(tmp_path / "b")
+    exported = str(tmp_path / "b" / "diffusers")
+    with pytest.raises(FewgenError, match=r"takes 1x8x8 images and this dataset has 3x8x8"):
+        DDPMBackbone(DDPMConfig(from_pretrained=exported), (3, 8, 8))
+    with pytest.raises(FewgenError, match=r"takes 1x8x8 images and this dataset has 1x28x28"):
+        DDPMBackbone(DDPMConfig(from_pretrained=exported), (1, 28, 28))
+    with pytest.raises(FewgenError, match=r"has 1000 timesteps; pass -o train_timesteps=1000"):
+        DDPMBackbone(DDPMConfig(from_pretrained=exported, train_timesteps=500), (1, 8, 8))
+    with pytest.raises(FewgenError, match=r"holds no diffusers UNet"):
+        DDPMBackbone(DDPMConfig(from_pretrained=str(tmp_path)), (1, 8, 8))

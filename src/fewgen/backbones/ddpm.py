@@ -11,20 +11,28 @@ the same features whatever its batch, position or index; t = 0 reads the clean
 image. Features come from EMA weights by default (``spec.weights = "raw"`` for the
 trained weights). The network (diffusers' model) and the process (diffusers'
 schedulers) stay apart, as in diffusers itself.
+
+Interchange with the diffusers ecosystem: ``from_pretrained`` starts from any diffusers
+``UNet2DModel`` (a folder, or a Hugging Face id such as ``google/ddpm-cifar10-32``) and its
+scheduler, and every saved backbone also holds ``diffusers/`` in ``DDPMPipeline``'s own
+layout (the EMA UNet and the scheduler), which ``DDPMPipeline.from_pretrained`` loads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, pool_side, register
+from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, pool_side, read_meta, register
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
 from fewgen.train import inference_autocast
@@ -39,6 +47,7 @@ WEIGHTS = ("ema", "raw")
 SAMPLERS = ("ddim", "ddpm")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_TIMESTEP = 100
+DIFFUSERS_DIR = "diffusers"  # in a saved backbone: DDPMPipeline's layout (model_index.json, unet/, scheduler/)
 
 
 @dataclass
@@ -51,6 +60,8 @@ class DDPMConfig:
     ema_decay: float = option(0.999, "decay of the EMA weights (with the (1+n)/(10+n) warm-up)")
     sampler: str = option("ddim", "how sample() generates: ddim (few steps) or ddpm (the full chain)")
     sample_steps: int = option(50, "DDIM steps for sample()")
+    from_pretrained: str = option("", "start from a diffusers UNet2DModel and its scheduler: a folder or a Hugging Face id "
+                                      "(preset is then unused; --epochs 0 uses the weights as they are)")
 
 
 def _ema_update(decay: float):
@@ -68,7 +79,9 @@ class DiffusionModel(nn.Module):
     """The UNet, its EMA copy, and the noise process. Images are uint8 ``[B, C, H, W]``; the
     network sees them in [-1, 1], padded (with black) to a size every UNet level divides."""
 
-    def __init__(self, image_shape: tuple[int, int, int], cfg: DDPMConfig):
+    def __init__(self, image_shape: tuple[int, int, int], cfg: DDPMConfig, source: str | Path | None = None,
+                 weights: bool = True):
+        """``source``: a diffusers UNet (and scheduler) to start from, with its ``weights`` or only its architecture."""
         super().__init__()
         if cfg.preset not in PRESETS:
             raise FewgenError(f"ddpm option preset={cfg.preset} is unknown; use one of {', '.join(PRESETS)}")
@@ -76,24 +89,43 @@ class DiffusionModel(nn.Module):
             raise FewgenError(f"ddpm option beta_schedule={cfg.beta_schedule} is unknown; use one of {', '.join(BETA_SCHEDULES)}")
         if cfg.sampler not in SAMPLERS:
             raise FewgenError(f"ddpm option sampler={cfg.sampler} is unknown; use one of {', '.join(SAMPLERS)}")
-        preset = PRESETS[cfg.preset]
         c, h, w = image_shape
-        levels = len(preset["block_out_channels"])
-        multiple = 2 ** (levels - 1)
         self.image_shape = image_shape
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        if source:
+            self.unet, scheduler_config = pretrained_unet(source, weights)
+            size = self.unet.config.sample_size
+            size_h, size_w = (size, size) if isinstance(size, int) else tuple(size)
+            if self.unet.config.in_channels != c or size_h < h or size_w < w:
+                raise FewgenError(f"the pretrained UNet {source} takes {self.unet.config.in_channels}x{size_h}x{size_w} images "
+                                  f"and this dataset has {c}x{h}x{w}; use a UNet made for this dataset's channels and size")
+            pad_h, pad_w = size_h - h, size_w - w
+        else:
+            preset = PRESETS[cfg.preset]
+            levels = len(preset["block_out_channels"])
+            multiple = 2 ** (levels - 1)
+            pad_h, pad_w = (-h) % multiple, (-w) % multiple
+            down = tuple("AttnDownBlock2D" if i in preset["attention"] else "DownBlock2D" for i in range(levels))
+            up = tuple("AttnUpBlock2D" if levels - 1 - i in preset["attention"] else "UpBlock2D" for i in range(levels))
+            self.unet = UNet2DModel(
+                sample_size=(h + pad_h, w + pad_w), in_channels=c, out_channels=c, down_block_types=down, up_block_types=up,
+                block_out_channels=preset["block_out_channels"], layers_per_block=preset["layers_per_block"],
+                norm_num_groups=preset["norm_num_groups"],
+            )
+            scheduler_config = None
         self.pad = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)  # left, right, top, bottom
-        down = tuple("AttnDownBlock2D" if i in preset["attention"] else "DownBlock2D" for i in range(levels))
-        up = tuple("AttnUpBlock2D" if levels - 1 - i in preset["attention"] else "UpBlock2D" for i in range(levels))
-        self.unet = UNet2DModel(
-            sample_size=(h + pad_h, w + pad_w), in_channels=c, out_channels=c, down_block_types=down, up_block_types=up,
-            block_out_channels=preset["block_out_channels"], layers_per_block=preset["layers_per_block"],
-            norm_num_groups=preset["norm_num_groups"],
-        )
         self.ema = AveragedModel(self.unet, multi_avg_fn=_ema_update(cfg.ema_decay))
         self.ema.requires_grad_(False)
-        self.scheduler = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                                       prediction_type="epsilon")
+        if scheduler_config is None:
+            self.scheduler = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                                           prediction_type="epsilon")
+        else:
+            self.scheduler = DDPMScheduler.from_config(scheduler_config)
+            steps, kind = self.scheduler.config.num_train_timesteps, self.scheduler.config.prediction_type
+            if steps != cfg.train_timesteps:
+                raise FewgenError(f"the pretrained scheduler of {source} has {steps} timesteps; pass -o train_timesteps={steps}")
+            if kind != "epsilon":
+                raise FewgenError(f"the pretrained UNet {source} predicts '{kind}', and fewgen trains and reads "
+                                  "noise-predicting (epsilon) DDPMs; use an epsilon-prediction model")
 
     def to_network(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, C, H, W]`` -> float ``[B, C, H', W']`` in [-1, 1], padded with -1."""
@@ -122,6 +154,39 @@ class DiffusionModel(nn.Module):
         return self.ema.module if weights == "ema" else self.unet
 
 
+def pretrained_unet(source: str | Path, weights: bool = True) -> tuple[UNet2DModel, dict | None]:
+    """The diffusers UNet at ``source`` (with its weights, or only its architecture) and its scheduler's config, if any.
+
+    ``source`` is a pipeline (``unet/`` and ``scheduler/`` inside) or a bare UNet folder (``config.json``, weights,
+    maybe ``scheduler_config.json``), on disk or as a Hugging Face id."""
+    local = Path(source).is_dir()
+    if local and not any((Path(source) / sub / "config.json").is_file() for sub in ("unet", ".")):
+        raise FewgenError(f"{source} holds no diffusers UNet (no config.json in it or in unet/); "
+                          "give a folder written by save_pretrained, or a Hugging Face id")
+    subfolders = ["unet" if (Path(source) / "unet" / "config.json").is_file() else None] if local else ["unet", None]
+    problem = None
+    for subfolder in subfolders:
+        try:
+            if weights:
+                unet = UNet2DModel.from_pretrained(source, subfolder=subfolder)
+            else:
+                unet = UNet2DModel.from_config(UNet2DModel.load_config(source, subfolder=subfolder))
+            break
+        except (OSError, ValueError) as exc:
+            problem = exc
+    else:
+        reason = str(problem).strip().splitlines()[0] if problem else "not found"
+        raise FewgenError(f"could not load a diffusers UNet from '{source}' ({reason}); give a folder written by "
+                          "save_pretrained, or a Hugging Face id that this machine can reach or has cached")
+    scheduler_sub = "scheduler" if subfolder == "unet" else None
+    if local and not (Path(source) / (scheduler_sub or ".") / "scheduler_config.json").is_file():
+        return unet, None
+    try:
+        return unet, DDPMScheduler.load_config(source, subfolder=scheduler_sub)
+    except (OSError, ValueError):
+        return unet, None
+
+
 def _first(output):
     """A block's output tensor (diffusers blocks may return a tuple whose first item it is)."""
     return output[0] if isinstance(output, tuple) else output
@@ -142,8 +207,35 @@ class DDPMBackbone(TorchBackbone):
     name = "ddpm"
     Config = DDPMConfig
 
+    def __init__(self, config: DDPMConfig | None = None, image_shape=(1, 28, 28), architecture: Path | None = None):
+        """``architecture``: a saved ``diffusers/`` folder to take the UNet's shape from (the weights come after)."""
+        self._architecture = architecture
+        super().__init__(config, image_shape)
+
     def build_model(self) -> nn.Module:
-        return DiffusionModel(self.image_shape, self.config)
+        if self._architecture is not None:
+            return DiffusionModel(self.image_shape, self.config, source=self._architecture, weights=False)
+        return DiffusionModel(self.image_shape, self.config, source=self.config.from_pretrained or None)
+
+    @classmethod
+    def load(cls, directory: Path) -> "DDPMBackbone":
+        """A saved backbone; one started from a pretrained UNet takes its architecture from its own ``diffusers/``
+        copy, so the run folder is enough (the original folder or id is not needed again)."""
+        meta = read_meta(directory)
+        if meta["backbone"] != cls.name or not meta["config"].get("from_pretrained"):
+            return super().load(directory)
+        backbone = cls(DDPMConfig(**meta["config"]), tuple(meta["image_shape"]), architecture=Path(directory) / DIFFUSERS_DIR)
+        backbone._load_weights(Path(directory))
+        return backbone
+
+    def _save_weights(self, directory: Path) -> None:
+        """Our weights (UNet, EMA, step count), then ``diffusers/``: the EMA UNet and the scheduler as DDPMPipeline saves them."""
+        super()._save_weights(directory)
+        export, tmp = Path(directory) / DIFFUSERS_DIR, Path(directory) / f".{DIFFUSERS_DIR}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        DDPMPipeline(unet=self.model.network("ema"), scheduler=self.model.scheduler).save_pretrained(tmp)
+        shutil.rmtree(export, ignore_errors=True)
+        os.replace(tmp, export)  # the folder appears whole or not at all
 
     def block_names(self) -> list[str]:
         """``up0`` (lowest resolution) ... ``upN``, then ``mid``."""
