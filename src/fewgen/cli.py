@@ -17,6 +17,7 @@ from fewgen.augment.glo import GLOConfig
 from fewgen.backbones.base import option_help
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
+from fewgen.data.files import worker_sentence
 from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig
 from fewgen.report.summary import format_table
@@ -120,6 +121,8 @@ def pretrain(
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint, exactly where it stopped.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option(
         help="Also checkpoint every this many steps (default: at the end of each epoch only).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="DataLoader processes decoding image files (default: none for data in memory, up to 4 for folder: data).")] = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -131,7 +134,7 @@ def pretrain(
     from fewgen.runs import pretrain as run_pretrain
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
-                        progress=progress, checkpoint_every=checkpoint_every)
+                        progress=progress, checkpoint_every=checkpoint_every, workers=workers)
     config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
     if config is None:
         return  # not the main process: the main one reports
@@ -325,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 typer.echo("interrupted; files already written are kept (each write is atomic)", err=True)
             return code
     except FewgenError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {worker_sentence(exc)}", err=True)  # raised in a DataLoader worker: its sentence alone
         return 2
     except typer.Exit as exc:
         return exc.exit_code

@@ -16,15 +16,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fewgen.atomic import save_npy, write_json
+from fewgen.atomic import atomic_path, save_npy, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.data.files import ImageFiles, image_batches
 from fewgen.errors import FewgenError
 
 
-def extract_features(backbone: Backbone, images: torch.Tensor, spec: FeatureSpec, batch_size: int = 256) -> np.ndarray:
-    """uint8 images ``[N, C, H, W]`` -> float32 features ``[N, D]``, batch by batch."""
-    chunks = [backbone.features(images[i : i + batch_size], spec) for i in range(0, len(images), batch_size)]
+def extract_features(backbone: Backbone, images: torch.Tensor | ImageFiles, spec: FeatureSpec, batch_size: int = 256,
+                     indices: np.ndarray | None = None) -> np.ndarray:
+    """uint8 images ``[N, C, H, W]`` (in memory or files; ``images[indices]`` when given) -> float32 ``[N, D]``."""
+    chunks = [backbone.features(batch, spec) for batch in image_batches(images, indices, batch_size)]
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+
+def extract_to_file(path: Path, backbone: Backbone, images: torch.Tensor | ImageFiles, spec: FeatureSpec,
+                    indices: np.ndarray, batch_size: int = 256) -> None:
+    """Features of ``images[indices]`` written batch by batch into the ``.npy`` at ``path`` (memory-mapped, renamed
+    into place when complete): neither the images nor the features are ever all in memory."""
+    with atomic_path(path) as tmp:
+        out, row = None, 0
+        for batch in image_batches(images, indices, batch_size):
+            features = backbone.features(batch, spec).numpy().astype(np.float32, copy=False)  # [B, D]
+            if out is None:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(indices), features.shape[1]))
+            out[row : row + len(features)] = features
+            row += len(features)
+        if out is None:
+            with open(tmp, "wb") as f:  # a file object: np.save would add .npy to a path
+                np.save(f, np.zeros((0, 0), dtype=np.float32))
+        else:
+            out.flush()
+            del out
 
 
 class FeatureCache:
@@ -34,7 +56,7 @@ class FeatureCache:
         self.root = Path(run_dir) / "features"
 
     def get(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, split: str,
-            indices: np.ndarray, images: torch.Tensor, mmap: bool = False) -> np.ndarray:
+            indices: np.ndarray, images: torch.Tensor | ImageFiles, mmap: bool = False) -> np.ndarray:
         """Features ``[len(indices), D]`` of ``images[indices]``, from the cache when present.
 
         ``mmap``: return the cached file memory-mapped, read-only (for the whole unlabeled pool,
@@ -46,11 +68,11 @@ class FeatureCache:
         path = self.root / f"{split}-{digest}.npy"
         if path.is_file():
             return np.load(path, mmap_mode="r" if mmap else None)
-        features = extract_features(backbone, images[torch.as_tensor(indices)], spec)
-        save_npy(path, features)
+        extract_to_file(path, backbone, images, spec, indices)
+        features = np.load(path, mmap_mode="r")
         save_npy(path.with_suffix(".index.npy"), indices)
         write_json(path.with_suffix(".json"), {**described, "n": len(indices), "dim": int(features.shape[1])})
-        return np.load(path, mmap_mode="r") if mmap else features
+        return features if mmap else np.array(features)
 
     def save_labels(self, split: str, labels: np.ndarray, class_names: list[str]) -> None:
         """Store the labels ``[N]`` of a whole split (index i = image i) and the class names."""

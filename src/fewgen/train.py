@@ -54,7 +54,7 @@ class TrainConfig:
     progress: bool = True
     cpu: bool = False  # force the CPU even where a GPU is present
     checkpoint_every: int | None = None  # also checkpoint every this many steps; None: at the end of each epoch only
-    workers: int = 0  # DataLoader worker processes that decode batches (for datasets read from files)
+    workers: int | None = None  # DataLoader processes that decode batches; None: fewgen.data.files.default_workers
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ class Trainer:
             if step >= total_steps:
                 break
             batches = ShardedBatches(len(dataset), batch_size, epoch, cfg.seed, rank, world, start=step % steps_per_epoch)
-            loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers or 0,
                                 persistent_workers=False, pin_memory=accelerator.device.type == "cuda")
             loss_of.train()
             bar.set_description(f"{self.tag} epoch {epoch + 1}/{epochs}")

@@ -3,6 +3,7 @@ the shared Trainer, safetensors weights, and no-grad eval-mode features."""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import abstractmethod
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from safetensors.torch import load_file
 
 from fewgen.atomic import save_tensors
 from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.data.files import ImageFiles, as_dataset, default_workers
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig, Trainer, inference_autocast, inference_device, resolved_precision
 
@@ -32,10 +34,14 @@ class TorchBackbone(Backbone):
     def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
         """uint8 ``[B, C, H, W]`` -> ``[B, D]``; called in eval mode without gradients."""
 
-    def fit(self, unlabeled: torch.Tensor, train_config: TrainConfig, run_dir: Path | None = None, resume: bool = False) -> dict:
+    def fit(self, unlabeled: torch.Tensor | ImageFiles, train_config: TrainConfig, run_dir: Path | None = None,
+            resume: bool = False) -> dict:
+        """Pretrain on uint8 ``[N, C, H, W]`` in memory or in files (decoded per batch by DataLoader workers)."""
         checkpoints = Path(run_dir) / "checkpoints" if run_dir else None
+        if train_config.workers is None:
+            train_config = dataclasses.replace(train_config, workers=default_workers(unlabeled))
         trainer = Trainer(self.model, train_config, checkpoints, tag=self.name)
-        summary = trainer.fit(unlabeled, resume=resume)
+        summary = trainer.fit_dataset(as_dataset(unlabeled), resume=resume)
         self.model = trainer.model.eval()
         return summary
 

@@ -9,6 +9,11 @@ Layout::
 Images may be grayscale or colour and of any size. If any image has colour,
 every image is read as RGB, else as grayscale; all are resized (bilinear) to
 the size of the first labeled image unless ``image_size`` is given.
+
+The file list is built once and only the headers are read here (mode and size);
+pixels are decoded when a batch needs them (:class:`~fewgen.data.files.ImageFiles`),
+so a folder larger than memory works. The labeled images, few by design, are decoded once
+at load, so that a broken one is named before any work starts.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from fewgen.data.files import ImageFiles, open_image
 from fewgen.data.sources import UNLABELED, ImageSet, Source
 from fewgen.errors import FewgenError
 
@@ -35,29 +41,20 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     return {name: files for name, files in classes.items() if files}
 
 
-def _open_image(path: Path) -> Image.Image:
+def _header(path: Path) -> tuple[str, tuple[int, int]]:
+    """``(mode, (W, H))`` of the image at ``path`` from its header alone, or one sentence naming the file."""
     try:
-        image = Image.open(path)
-        image.load()  # forces a full decode, so truncated files fail here
+        with Image.open(path) as image:
+            return image.mode, image.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise FewgenError(f"cannot read image {path} ({exc}); fix or remove the file") from None
-    return image
 
 
-def _to_array(image: Image.Image, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """PIL image -> uint8 ``[C, H, W]`` in ``mode`` ('L' or 'RGB') at ``size`` (W, H)."""
-    image = image.convert(mode)
-    if image.size != size:
-        image = image.resize(size, Image.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-
-
-def _read_all(paths: list[Path], image_size: int | None) -> np.ndarray:
-    images = [_open_image(p) for p in paths]
-    mode = "L" if all(im.mode in GRAY_MODES for im in images) else "RGB"
-    size = (image_size, image_size) if image_size else images[0].size
-    return np.stack([_to_array(im, mode, size) for im in images])
+def _files(paths: list[Path], image_size: int | None) -> ImageFiles:
+    headers = [_header(p) for p in paths]
+    mode = "L" if all(m in GRAY_MODES for m, _ in headers) else "RGB"
+    size = (image_size, image_size) if image_size else headers[0][1]
+    return ImageFiles(paths, mode, size)
 
 
 def load_folder(path: Path, image_size: int | None = None) -> Source:
@@ -85,10 +82,12 @@ def load_folder(path: Path, image_size: int | None = None) -> Source:
     test_paths = [p for c in class_names for p in test.get(c, [])]
     test_labels = [i for i, c in enumerate(class_names) for _ in test.get(c, [])]
 
-    all_images = _read_all(train_paths + test_paths, image_size)  # one mode and size for every split
+    for labeled_path in (p for c in class_names for p in labeled[c]):
+        open_image(labeled_path)  # the few labeled images are decoded now, so a broken one is named before any work
+    files = _files(train_paths + test_paths, image_size)  # one mode and size for every split
     n_train = len(train_paths)
-    train = ImageSet(torch.from_numpy(all_images[:n_train]), torch.tensor(train_labels, dtype=torch.int64))
+    train = ImageSet(files.take(np.arange(n_train)), torch.tensor(train_labels, dtype=torch.int64))
     test_set = (
-        ImageSet(torch.from_numpy(all_images[n_train:]), torch.tensor(test_labels, dtype=torch.int64)) if test_paths else None
+        ImageSet(files.take(np.arange(n_train, len(files))), torch.tensor(test_labels, dtype=torch.int64)) if test_paths else None
     )
     return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes={"path": str(path)})

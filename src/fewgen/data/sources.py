@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from fewgen.data.files import ImageFiles
 from fewgen.errors import FewgenError
 
 UNLABELED = -1
@@ -23,9 +24,10 @@ UNLABELED = -1
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images ``uint8 [N, C, H, W]`` with labels ``int64 [N]`` (-1 = unlabeled)."""
+    """Images ``uint8 [N, C, H, W]`` with labels ``int64 [N]`` (-1 = unlabeled). The images are a tensor in
+    memory or :class:`~fewgen.data.files.ImageFiles`, decoded when indexed (for folders of any size)."""
 
-    images: torch.Tensor
+    images: torch.Tensor | ImageFiles
     labels: torch.Tensor
 
     def __post_init__(self) -> None:
@@ -39,6 +41,8 @@ class ImageSet:
 
     def subset(self, index: np.ndarray | torch.Tensor) -> "ImageSet":
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        if isinstance(self.images, ImageFiles):
+            return ImageSet(self.images.take(index.numpy()), self.labels[index])
         return ImageSet(self.images[index], self.labels[index])
 
 
