@@ -38,7 +38,7 @@ class CGLOReplacement:
     replaced, with probability 0.5, by a cGLO sample of its own class (same-class partner, t in the paper's set).
 
     ``labels [n]`` are the class indices of the draw the cGLO was fitted on (its code rows 0..n-1).
-    Randomness comes from torch's global generator, which the Trainer seeds every epoch.
+    Randomness comes from torch's global generator, which the Trainer seeds at every step.
     """
 
     def __init__(self, model: CGLO, labels: np.ndarray, interpolation: str = "slerp"):
