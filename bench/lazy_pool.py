@@ -2,8 +2,9 @@
 extraction on `folder:` data of growing size. For each size N, N generated 28x28 grayscale PNGs go into
 ROOT/nN/unlabeled/ (plus 2 classes x 5 labeled images); then, each in its own process, `fewgen pretrain`
 (VAE, 1 epoch over the N images, --workers W) and the extraction of every pool image's features into the
-memory-mapped cache. A sampler adds up the resident memory (RSS) of the process and its DataLoader workers
-every 0.1 s; the peak is printed with the wall time and images/s. Prints the machine's CPU flags.
+memory-mapped cache. A sampler adds up the resident memory of the process and its DataLoader workers
+(PSS: shared pages divided among the processes that share them, so forked workers are not counted
+twice) every 0.2 s; the peak is printed with the wall time and images/s. Prints the machine's CPU flags.
 
 usage: python bench/lazy_pool.py [--sizes 10000,50000,200000] [--root /tmp/fewgen-lazy] [--workers 2]
 """
@@ -41,17 +42,17 @@ def make_folder(folder: Path, n: int) -> float:
 
 
 def peak_rss(command: list[str]) -> tuple[float, float, str]:
-    """Run ``command``; returns (peak MiB summed over the process tree, wall seconds, stdout)."""
+    """Run ``command``; returns (peak PSS in MiB summed over the process tree, wall seconds, stdout)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
         except psutil.Error:
             pass
-        time.sleep(0.1)
+        time.sleep(0.2)
     out = process.stdout.read()
     if process.returncode:
         sys.exit(f"{' '.join(command)} failed:\n{out[-3000:]}")
@@ -62,7 +63,8 @@ EXTRACT = """
 import sys, time, numpy as np
 from fewgen.features import FeatureCache
 from fewgen.runs import _open_run
-backbone, checkpoint, source = _open_run(sys.argv[1], None, None, "auto")
+from pathlib import Path
+backbone, checkpoint, source = _open_run(Path(sys.argv[1]), None, None, "auto")
 t0 = time.perf_counter()
 f = FeatureCache(sys.argv[1]).get(backbone, checkpoint, backbone.default_specs()[0], "train", np.arange(len(source.train)),
                                   source.train.images, mmap=True)
@@ -78,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
     print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", "| cores:", psutil.cpu_count())
-    print("| images | make PNGs (s) | pretrain peak RSS (MiB) | pretrain images/s | extract peak RSS (MiB) | extract images/s |")
+    print("| images | make PNGs (s) | pretrain peak PSS (MiB) | pretrain images/s | extract peak PSS (MiB) | extract images/s |")
     print("|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
         folder, run = args.root / f"n{n}", args.root / f"run{n}"
