@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from fewgen.errors import FewgenError
-from fewgen.train import Phase, ShardedBatches, TrainConfig, Trainer, choose_mixed_precision, derived_seed
+from fewgen.data.order import ShardedBatches, derived_seed
+from fewgen.train import Phase, TrainConfig, Trainer, choose_mixed_precision
 
 
 class Regressor(nn.Module):

@@ -9,6 +9,7 @@ extraction hold one batch of decoded images per worker, never the whole pool.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -97,8 +98,6 @@ def as_dataset(images: torch.Tensor | ImageFiles) -> Dataset:
 
 def default_workers(images: torch.Tensor | ImageFiles) -> int:
     """DataLoader workers that decode: none for images in memory, up to 4 (one per core) for files."""
-    import os
-
     return 0 if not isinstance(images, ImageFiles) else min(4, len(os.sched_getaffinity(0)))
 
 
