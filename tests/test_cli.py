@@ -261,3 +261,36 @@ def test_pool_smaller_than_umaps_neighbourhood_is_one_sentence(tmp_path, capsys)
 def test_resnet_seeds_beyond_seeds_is_one_sentence(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run), "--heads", "logreg", "--parts", "stacked", "--resnet-seeds", "3", *FAST_EVAL]) == 2
     assert "--resnet-seeds must lie in 1..--seeds (2), got 3" in capsys.readouterr().err
+
+
+def test_training_and_head_options_take_effect(tmp_path, capsys):
+    """pretrain --schedule/--lr/--batch-size/--precision and evaluate --scaling/--pixel-head/--pixel-scaling reach
+    what they configure (each checked in what the run wrote, not only accepted)."""
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "vae", "--epochs", "1", "--batch-size", "100", "--lr", "0.004",
+                 "--schedule", "cosine", "--precision", "fp32", "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert {k: config["train"][k] for k in ("batch_size", "lr", "schedule", "precision")} == \
+        {"batch_size": 100, "lr": 0.004, "schedule": "cosine", "precision": "fp32"}
+    assert config["pretrain"]["steps"] == config["n_unlabeled"] // 100  # full batches of 100
+    state = json.loads(next((run / "checkpoints").glob("step_*/state.json")).read_text())
+    assert state["schedule"] == "cosine" and state["batch_size"] == 100
+    assert main(["evaluate", str(run), "--parts", "stacked", "--heads", "logreg", "--scaling", "global", "--baselines", "pixels",
+                 "--pixel-head", "knn", "--pixel-scaling", "feature", *FAST_EVAL]) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert {(r["backbone"], r["head"], r["head_params"]["scaling"]) for r in rows} == {("vae", "logreg", "global"),
+                                                                                      ("pixels", "knn", "feature")}
+
+
+def test_ddpm_weights_option_and_the_stored_data_root(tmp_path, capsys, monkeypatch):
+    """evaluate --weights raw reads the raw UNet; a run made with --data-root finds its data again without it."""
+    from tests.data.test_torchvision_sources import fabricate_idx
+
+    fabricate_idx(tmp_path / "data" / "MNIST" / "raw", n_train=40, n_test=20)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", "mnist", "--data-root", str(tmp_path / "data"), "--backbone", "ddpm",
+                 "-o", "preset=tiny", "--epochs", "1", "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--timesteps", "10", "--blocks", "up0", "--weights", "raw", "--heads", "logreg",
+                 "--baselines", "", "--shots", "1", "--seeds", "1", "--val-per-class", "1", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert [r["spec"]["weights"] for r in rows] == ["raw"] and rows[0]["n_test"] == 20

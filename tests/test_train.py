@@ -79,7 +79,16 @@ def test_non_finite_loss_is_a_clear_error():
 def test_precision_choice():
     assert choose_mixed_precision("fp32") == "no"
     assert choose_mixed_precision("bf16") == "bf16"
-    assert choose_mixed_precision("auto") in ("bf16", "no")
+    import fewgen.train
+
+    for cuda, cuda_bf16, cpu_bf16, expected in [(False, False, True, "bf16"), (False, False, False, "no"),
+                                                (True, True, False, "bf16"), (True, False, True, "no")]:
+        with pytest.MonkeyPatch.context() as patch:  # auto follows the hardware: bf16 only where it runs natively
+            patch.setattr(fewgen.train.torch.cuda, "is_available", lambda: cuda)
+            patch.setattr(fewgen.train.torch.cuda, "is_bf16_supported", lambda: cuda_bf16)
+            patch.setattr(fewgen.train, "cpu_has_native_bf16", lambda: cpu_bf16)
+            assert choose_mixed_precision("auto") == expected
+            assert choose_mixed_precision("auto", cpu=True) == ("bf16" if cpu_bf16 else "no")
     with pytest.raises(FewgenError, match="--precision"):
         choose_mixed_precision("fp8")
 

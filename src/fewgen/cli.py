@@ -5,8 +5,10 @@ Bad input ends with one sentence on stderr and exit code 2.
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,7 +20,7 @@ from fewgen.backbones.base import option_help
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
 from fewgen.data.files import worker_sentence
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig
 from fewgen.report.summary import format_table
 from fewgen.select import DEFAULT_TIMESTEPS, SelectConfig
@@ -103,6 +105,8 @@ ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
 Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")]
 FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (bf16 where native, else fp32), bf16, fp32.")]
+ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: side of the square images (default: the first labeled image's shorter side).")]
+Resize = Annotated[str, typer.Option(help="folder: data: crop (keep the aspect ratio: shorter side, then the centre, as torchvision's Resize + CenterCrop) or stretch.")]
 RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
 
 
@@ -123,6 +127,8 @@ def pretrain(
         help="Also checkpoint every this many steps (default: at the end of each epoch only).")] = None,
     workers: Annotated[Optional[int], typer.Option(
         help="DataLoader processes decoding image files (default: none for data in memory, up to 4 for folder: data).")] = None,
+    image_size: ImageSize = None,
+    resize: Resize = "crop",
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -135,7 +141,11 @@ def pretrain(
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
                         progress=progress, checkpoint_every=checkpoint_every, workers=workers)
-    config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download), resume)
+    train.check()  # before the run folder is made
+    if image_size is not None and image_size < 1:
+        raise FewgenError(f"--image-size must be at least 1, got {image_size}")
+    config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download, image_size, resize),
+                          resume)
     if config is None:
         return  # not the main process: the main one reports
     summary = config["pretrain"]
@@ -288,6 +298,71 @@ def report(
 
 
 @app.command()
+def fit(
+    run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain' (and, ideally, 'fewgen evaluate').")],
+    out: Annotated[Path, typer.Option(help="Model folder to create (safetensors and JSON, no pickle).")],
+    shots: Annotated[Optional[int], typer.Option(help="Built-in datasets: labeled images per class in the draw the classifier is fitted on. folder: data: default all labeled images.")] = None,
+    seed: Annotated[int, typer.Option(help="Which seeded draw (built-in datasets), and the head's seed.")] = 0,
+    head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg.")] = None,
+    precision: FeaturePrecision = "auto",
+    data_root: DataRoot = None,
+) -> None:
+    """Fit the final classifier on the run's labeled images (and its pool, for pool heads) and save it as a model folder."""
+    from fewgen.fitting import fit_classifier
+
+    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root), precision)
+    method, estimate = classifier.info["method"], classifier.info["estimate"]
+    shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
+    typer.echo(f"fitted {classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name} on "
+               f"{classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by {method['chosen_by']}\n"
+               f"held-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model folder made by 'fewgen fit'.")],
+    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    out: Annotated[Optional[Path], typer.Option(help="Write rows to this .csv or .jsonl file (default: CSV on standard output).")] = None,
+    top: Annotated[int, typer.Option(help="How many of the most probable classes each row lists.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader processes decoding files (default: up to 4).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first file that cannot be read (exit code 2).")] = False,
+) -> None:
+    """Classify images: one row per file (path, class, probability, top classes, error); exit code 1 if any file failed."""
+    from fewgen.atomic import atomic_path
+    from fewgen.classifier import load_classifier
+    from fewgen.predict import COLUMNS, format_row, list_images, output_kind, predict_rows
+
+    kind = output_kind(out)
+    for option, value in (("--top", top), ("--batch-size", batch_size)):
+        if value < 1:
+            raise FewgenError(f"{option} must be at least 1, got {value}")
+    classifier = load_classifier(model)
+    files = list_images(paths)
+    started, failed = time.perf_counter(), 0
+
+    def write(stream) -> int:
+        bad = 0
+        if kind == "csv":
+            stream.write(",".join(COLUMNS) + "\n")
+        for row in predict_rows(classifier, files, top, batch_size, workers, strict):
+            bad += bool(row["error"])
+            stream.write(format_row(row, kind))
+        return bad
+
+    if out is None:
+        failed = write(sys.stdout)
+    else:
+        with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
+            failed = write(stream)
+    seconds = time.perf_counter() - started
+    typer.echo(f"{len(files) - failed} of {len(files)} images classified, {failed} could not be read, in {seconds:.1f}s"
+               + (f"; rows in {out}" if out else ""), err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     run: Annotated[Optional[Path], typer.Option(help="Run folder. Default: runs/demo-<date>-<time>.")] = None,
     epochs: Annotated[int, typer.Option(help="VAE pretraining epochs on digits.")] = 60,
@@ -318,8 +393,27 @@ def demo(
                f"samples: {run / 'samples.png'}\nreport:  {page}\ndone in {time.perf_counter() - started:.0f}s")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A :class:`FewgenWarning` as one line, ``warning: ...``; other warnings as Python shows them."""
+    if issubclass(category, FewgenWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app; a :class:`FewgenError` becomes one line on stderr and exit code 2."""
+    warnings.showwarning = _show_warning
+    try:
+        return _run(argv)
+    finally:
+        warnings.showwarning = _python_show_warning
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # without standalone mode, typer returns an exit code instead of exiting: Ctrl-C gives 130
         code = app(args=argv, standalone_mode=False)
@@ -329,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
             return code
     except FewgenError as exc:
         typer.echo(f"error: {worker_sentence(exc)}", err=True)  # raised in a DataLoader worker: its sentence alone
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        typer.echo(f"error: no space left on the disk writing {exc.filename or 'a file'}; free some space and run the "
+                   "command again (files already written are kept whole: each write is atomic)", err=True)
         return 2
     except typer.Exit as exc:
         return exc.exit_code

@@ -8,3 +8,8 @@ library code raises it and never calls ``sys.exit``.
 
 class FewgenError(ValueError):
     """Bad input, explained in one sentence that names the file or option."""
+
+
+class FewgenWarning(UserWarning):
+    """Something left out or skipped that a person should know of (a bad unlabeled image, hidden files): one
+    sentence; the CLI prints it as ``warning: ...``."""

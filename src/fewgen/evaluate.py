@@ -34,10 +34,10 @@ from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.base import SCALINGS
+from fewgen.rundir import RESULTS_FILE
 
 BASELINES = ("pixels", "resnet18")
 HEAD_DEFAULTS = {"scaling": "feature"}
-RESULTS_FILE = "results.jsonl"
 DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
 # Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.

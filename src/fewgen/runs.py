@@ -10,6 +10,7 @@ final weights and their config), ``features/`` (cache), ``results.jsonl``,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -18,11 +19,9 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from PIL import Image
-from torchvision.utils import make_grid
 
 from fewgen import __version__
-from fewgen.atomic import atomic_path, write_json, write_text
+from fewgen.atomic import write_json, write_text
 from fewgen.backbones import checkpoint_hash, get_backbone_class, load_backbone
 from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.data import SourceOptions, load_source
@@ -31,10 +30,10 @@ from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.select import SelectConfig, read_selection, run_selection
+from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, read_run_config, run_lock, save_sample_grid,  # noqa: F401
+                           source_options_record, stored_source_options)
 from fewgen.train import TrainConfig, is_main_process
 
-CONFIG_FILE = "config.json"
-BACKBONE_DIR = "backbone"
 
 
 def machine() -> dict:
@@ -45,24 +44,6 @@ def machine() -> dict:
             "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 
-def read_run_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise FewgenError(f"{run_dir} is not a run folder ({CONFIG_FILE} is missing); run 'fewgen pretrain --run {run_dir}' first")
-    return json.loads(path.read_text())
-
-
-def save_sample_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
-    """uint8 ``[N, C, H, W]`` -> one PNG grid (``nrow`` images per row, default square), upscaled so small images stay visible."""
-    grid = make_grid(images, nrow=nrow or int(len(images) ** 0.5 + 0.999), padding=1, pad_value=128)  # [C', H', W']
-    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
-    scale = max(1, 256 // max(picture.size))
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format="png")
-    return path
-
-
 def originals_beside_reconstructions(model, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` -> ``[2N, C, H, W]``: rows of ``per_row`` originals, each followed by a row of their reconstructions."""
     recon = model.reconstruct(images)
@@ -70,6 +51,23 @@ def originals_beside_reconstructions(model, images: torch.Tensor, per_row: int =
     return torch.cat(rows)
 
 
+def _locked(create: bool):
+    """Run the decorated command holding the run folder's lock (:func:`fewgen.rundir.run_lock`); under a
+    multi-process launch only the main process, the one that writes, takes it."""
+    def decorate(command):
+        @functools.wraps(command)
+        def locked(run_dir, *args, **kwargs):
+            if not is_main_process():
+                return command(run_dir, *args, **kwargs)
+            with run_lock(run_dir, create):
+                return command(run_dir, *args, **kwargs)
+
+        return locked
+
+    return decorate
+
+
+@_locked(create=True)
 def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str], train: TrainConfig,
              source_options: SourceOptions, resume: bool = False) -> dict | None:
     """Pretrain ``backbone`` on the unlabeled pool of ``dataset`` into ``run_dir``; returns the run config.
@@ -77,6 +75,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     Under a multi-process launch every process trains and only the main one writes (config, checkpoints,
     weights, pictures); the others return None."""
     run_dir = Path(run_dir)
+    train.check()
     cls = get_backbone_class(backbone)
     config = config_from_options(cls.Config, options)
     if (run_dir / BACKBONE_DIR).exists() and not resume:
@@ -93,8 +92,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     set_seed(train.seed)  # the same --seed gives the same initial weights, hence the same run
     model = cls(config, source.image_shape)
     run_config = {
-        "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
-        "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
+        "dataset": dataset, **source_options_record(source_options), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
         "command": sys.argv, "fewgen_version": __version__, "machine": machine(),
     }
@@ -128,10 +126,12 @@ def _open_run(run_dir: Path, expected_backbone: str | None, source_options: Sour
                           f"results.jsonl, and 'fewgen report {run_dir}' shows them")
     backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
     backbone.precision = precision
-    if source_options is None or source_options.data_root is None:
-        root = run_config.get("data_root")
-        source_options = SourceOptions(Path(root) if root else None, bool(source_options and source_options.download))
-    source = load_source(run_config["dataset"], source_options)
+    source = load_source(run_config["dataset"], stored_source_options(run_config, source_options))
+    if tuple(source.image_shape) != tuple(backbone.image_shape):
+        shape = "x".join(map(str, source.image_shape))
+        raise FewgenError(f"{run_config['dataset']} now reads as {shape} images, but the backbone in {run_dir} was trained on "
+                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the first labeled image sets the size "
+                          "unless --image-size was given); restore the data, or pretrain a new run on it")
     return backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
 
 
@@ -141,6 +141,7 @@ def default_specs(run_dir: Path, backbone, checkpoint: str) -> list[FeatureSpec]
     return [selected] if selected is not None else backbone.default_specs()
 
 
+@_locked(create=False)
 def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = None, expected_backbone: str | None = None,
              source_options: SourceOptions | None = None, precision: str = "auto") -> list[dict]:
     """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
@@ -158,6 +159,7 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     return rows
 
 
+@_locked(create=False)
 def select(run_dir: Path, cfg: SelectConfig, expected_backbone: str | None = None,
            source_options: SourceOptions | None = None, precision: str = "auto") -> dict:
     """Sweep timesteps and blocks on the validation draw; store the choice in ``RUN/selection.json``."""
@@ -166,6 +168,7 @@ def select(run_dir: Path, cfg: SelectConfig, expected_backbone: str | None = Non
     return run_selection(run_dir, backbone, checkpoint, source, cfg)
 
 
+@_locked(create=True)
 def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> list[dict]:
     """Train ResNet-18 with each augmentation of ``cfg`` (an AugmentConfig) on the draws; rows to results.jsonl.
 
@@ -185,7 +188,7 @@ def augment(run_dir: Path, dataset: str, cfg, source_options: SourceOptions) -> 
     source = load_source(dataset, source_options)
     invocation = {"command": sys.argv, "augment": dataclasses.asdict(cfg), "fewgen_version": __version__, "machine": machine()}
     run_config = {
-        **previous, "dataset": dataset, "data_root": str(source_options.data_root) if source_options.data_root else None,
+        **previous, "dataset": dataset, **source_options_record(source_options),
         "backbone": "cglo", "image_shape": list(source.image_shape), **invocation,
         "invocations": previous.get("invocations", []) + [invocation],  # every ablation and resumption, in order
         "status": "augmenting",

@@ -30,13 +30,12 @@ from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
 from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
-from fewgen.evaluate import RESULTS_FILE
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
-from fewgen.stats import mean_ci
+from fewgen.report.plots import plot_timestep_sweep
+from fewgen.report.summary import sweep_table
+from fewgen.rundir import RESULTS_FILE, SELECTION_FILE, SWEEP_PLOT
 
-SELECTION_FILE = "selection.json"
-SWEEP_PLOT = "timestep_sweep.png"
 DEFAULT_TIMESTEPS = (0, 10, 25, 50, 100, 200, 350, 500, 750)
 
 
@@ -153,20 +152,8 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
                      timesteps=list(cfg.timesteps), blocks=[list(s) for s in cfg.subsets(backbone)],
                      heads=list(cfg.heads), eval_id=eval_id, scored_on="validation draw (train split)")
     write_json(run_dir / SELECTION_FILE, selection)
-    from fewgen.report.plots import plot_timestep_sweep
-
     plot_timestep_sweep(rows, run_dir / SWEEP_PLOT, selection, title=f"{source.name}: validation accuracy vs timestep")
     return selection
-
-
-def sweep_table(rows: list[dict]) -> dict[tuple[tuple[str, ...], int, str], tuple[float, float, int]]:
-    """``{(blocks, t, head): (mean, ci_half_width, n)}`` of validation accuracy over the seeds."""
-    scores: dict[tuple, list[float]] = {}
-    for row in rows:
-        if row.get("stage") == "select":
-            key = (tuple(row["spec"]["layers"]), row["spec"]["timestep"][0], row["head"])
-            scores.setdefault(key, []).append(row["val_accuracy"])
-    return {key: (*mean_ci(values), len(values)) for key, values in scores.items()}
 
 
 def choose(rows: list[dict]) -> dict:

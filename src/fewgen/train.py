@@ -56,6 +56,22 @@ class TrainConfig:
     checkpoint_every: int | None = None  # also checkpoint every this many steps; None: at the end of each epoch only
     workers: int | None = None  # DataLoader processes that decode batches; None: fewgen.data.files.default_workers
 
+    def check(self) -> None:
+        """One sentence for the first setting out of range (before any work is done or anything is written)."""
+        limits = [("--epochs", self.epochs, self.epochs >= 0, "0 or more"),
+                  ("--steps", self.steps, self.steps is None or self.steps >= 0, "0 or more"),
+                  ("--batch-size", self.batch_size, self.batch_size >= 1, "at least 1"),
+                  ("--lr", self.lr, self.lr > 0 and math.isfinite(self.lr), "a positive number"),
+                  ("--weight-decay", self.weight_decay, self.weight_decay >= 0, "0 or more"),
+                  ("--checkpoint-every", self.checkpoint_every, self.checkpoint_every is None or self.checkpoint_every >= 1,
+                   "at least 1"),
+                  ("--workers", self.workers, self.workers is None or self.workers >= 0, "0 or more")]
+        for option, value, ok, wanted in limits:
+            if not ok:
+                raise FewgenError(f"{option} must be {wanted}, got {value}")
+        if self.schedule not in ("constant", "cosine"):
+            raise FewgenError(f"--schedule must be constant or cosine, got '{self.schedule}'")
+
 
 @dataclass(frozen=True)
 class Phase:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from fewgen.cli import main
 from fewgen.data.files import ImageFiles, image_batches
+from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
 
 
@@ -25,7 +26,7 @@ def write_images(folder, n: int, size=(10, 12), seed=0) -> list:
 
 def test_image_files_index_like_a_uint8_tensor(tmp_path):
     paths = write_images(tmp_path, 7)
-    files = ImageFiles(paths, "L", (10, 12))
+    files = ImageFiles(paths, Preprocess("L", (10, 12)))
     memory = torch.stack([torch.from_numpy(np.array(Image.open(p)))[None] for p in paths])  # [7, 1, 12, 10]
     assert files.shape == memory.shape == (7, 1, 12, 10) and len(files) == 7 and files.dtype == torch.uint8
     assert torch.equal(files[3], memory[3]) and torch.equal(files[2:5], memory[2:5]) and torch.equal(files[0, 0], memory[0, 0])
@@ -37,7 +38,7 @@ def test_image_files_index_like_a_uint8_tensor(tmp_path):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_batches_from_files_equal_batches_from_memory(tmp_path, workers):
     paths = write_images(tmp_path, 23)
-    files = ImageFiles(paths, "RGB", (8, 8))  # converted and resized on the way, as a folder source asks
+    files = ImageFiles(paths, Preprocess("RGB", (8, 8)))  # converted and resized on the way, as a folder source asks
     memory = files[:]
     order = np.random.default_rng(1).permutation(23)[:17]
     from_files = list(image_batches(files, order, batch_size=5, workers=workers))
@@ -50,7 +51,7 @@ def test_a_broken_file_found_by_a_worker_is_one_sentence(tmp_path):
     paths = write_images(tmp_path, 6)
     paths[4].write_bytes(paths[4].read_bytes()[:40])
     with pytest.raises(FewgenError) as caught:
-        list(image_batches(ImageFiles(paths, "L", (10, 12)), batch_size=2, workers=2))
+        list(image_batches(ImageFiles(paths, Preprocess("L", (10, 12))), batch_size=2, workers=2))
     assert str(caught.value).startswith(f"cannot read image {paths[4]}") and "Traceback" not in str(caught.value)
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fewgen.data import UNLABELED, load_source
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 
 
 def save(path: Path, array: np.ndarray) -> None:
@@ -61,9 +62,50 @@ def test_truncated_image_names_the_file(image_folder):
 
 
 def test_unreadable_image_names_the_file(image_folder):
-    (image_folder / "unlabeled" / "junk.jpg").write_bytes(b"definitely not a jpeg")
+    (image_folder / "labeled" / "cat" / "junk.jpg").write_bytes(b"definitely not a jpeg")
     with pytest.raises(FewgenError, match="junk.jpg"):
         load_source(f"folder:{image_folder}")
+
+
+def test_a_bad_unlabeled_image_is_skipped_with_a_warning_and_counted(image_folder):
+    (image_folder / "unlabeled" / "junk.jpg").write_bytes(b"definitely not a jpeg")
+    with pytest.warns(FewgenWarning, match="skipped unlabeled image: cannot read image .*junk.jpg"):
+        source = load_source(f"folder:{image_folder}")
+    assert len(source.train) == 10 and source.notes["skipped_unlabeled"] == [str(image_folder / "unlabeled" / "junk.jpg")]
+
+
+def test_a_bad_unlabeled_image_found_when_decoded_is_replaced_by_the_next(image_folder):
+    """A file whose header reads but whose pixels do not (truncated) is found in a batch: skipped, and the next
+    unlabeled file stands in, so the batch keeps its size."""
+    bad = image_folder / "unlabeled" / "u1.jpg"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    source = load_source(f"folder:{image_folder}")
+    with pytest.warns(FewgenWarning, match="u1.jpg"):
+        images = source.train.images[6:10]
+    assert torch.equal(images[1], images[2])
+
+
+def test_an_empty_class_and_names_that_differ_only_in_case(image_folder):
+    (image_folder / "labeled" / "bird").mkdir()
+    with pytest.raises(FewgenError, match="class folder .*bird holds no images"):
+        load_source(f"folder:{image_folder}")
+    (image_folder / "labeled" / "bird").rmdir()
+    (image_folder / "labeled" / "Cat").mkdir()
+    save(image_folder / "labeled" / "Cat" / "x.png", np.zeros((12, 12)))
+    with pytest.raises(FewgenError, match="'Cat' and 'cat' .* differ only in case"):
+        load_source(f"folder:{image_folder}")
+
+
+def test_hidden_files_are_left_out_and_symlinks_followed(image_folder):
+    save(image_folder / "labeled" / "cat" / ".thumb.png", np.zeros((12, 12)))
+    (image_folder / "labeled" / ".DS_Store").write_bytes(b"junk")
+    (image_folder / "unlabeled" / "link.png").symlink_to(image_folder / "labeled" / "dog" / "0.png")
+    with pytest.warns(FewgenWarning, match="left out 2 hidden files or folders and 1 files that are not images"):
+        source = load_source(f"folder:{image_folder}")
+    assert len(source.train) == 11 and source.notes["hidden_left_out"] == 2
+    (image_folder / "unlabeled" / "broken.png").symlink_to(image_folder / "nowhere.png")
+    with pytest.warns(FewgenWarning, match="broken symbolic link"):
+        assert len(load_source(f"folder:{image_folder}").train) == 11
 
 
 def test_empty_folder(tmp_path):

@@ -28,8 +28,9 @@ from fewgen.augment.train import CGLOReplacement, fit_cglo
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
-from fewgen.evaluate import RESULTS_FILE, EvalConfig, Evaluation
+from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.summary import read_rows
+from fewgen.rundir import RESULTS_FILE, save_sample_grid
 
 GRID_TS = torch.linspace(0, 1, 8)
 
@@ -151,7 +152,6 @@ class AugmentationRun:
 
     def _save_grid(self, model, images: torch.Tensor, y_idx: np.ndarray, shots: int) -> None:
         """The paper's Fig. 5: per class, an image, 8 interpolants t = 0..1 to another image of its class, that image."""
-        from fewgen.runs import save_sample_grid
 
         rows = []
         for c in np.unique(y_idx):

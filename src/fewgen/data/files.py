@@ -10,56 +10,65 @@ extraction hold one batch of decoded images per worker, never the whole pool.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from fewgen.errors import FewgenError
-
-
-def open_image(path: Path) -> Image.Image:
-    """The fully decoded image at ``path`` (a truncated file fails here), or one sentence naming it."""
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise FewgenError(f"cannot read image {path} ({exc}); fix or remove the file") from None
-    return image
-
-
-def to_array(image: Image.Image, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """PIL image -> uint8 ``[C, H, W]`` in ``mode`` ('L' or 'RGB') at ``size`` (W, H), resized bilinearly."""
-    image = image.convert(mode)
-    if image.size != size:
-        image = image.resize(size, Image.BILINEAR)
-    array = np.array(image, dtype=np.uint8)  # a writable copy, as torch wants
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+from fewgen.data.preprocess import Preprocess, open_image  # noqa: F401 (open_image: re-exported)
+from fewgen.errors import FewgenError, FewgenWarning
 
 
 class ImageFiles:
-    """``paths`` decoded on demand as ``mode`` ('L' or 'RGB') at ``size`` (W, H): a lazy uint8 ``[N, C, H, W]``."""
+    """``paths`` decoded on demand by ``preprocess`` (:class:`~fewgen.data.preprocess.Preprocess`): a lazy uint8
+    ``[N, C, H, W]``.
+
+    A file that cannot be decoded ends the work with one sentence naming it, unless it is ``optional``
+    (``bool [N]``; the unlabeled pool of a folder): then it is skipped with a warning, and the next readable
+    optional file in the list stands in its place, so batches keep their size and a run's data order stays.
+    """
 
     dtype = torch.uint8
     ndim = 4
 
-    def __init__(self, paths: Sequence[Path], mode: str, size: tuple[int, int]):
+    def __init__(self, paths: Sequence[Path], preprocess: Preprocess, optional: Sequence[bool] | None = None):
         self.paths = [Path(p) for p in paths]
-        self.mode, self.size = mode, (int(size[0]), int(size[1]))
+        self.preprocess = preprocess
+        self.optional = np.zeros(len(self.paths), dtype=bool) if optional is None else np.asarray(optional, dtype=bool)
+
+    @property
+    def mode(self) -> str:
+        return self.preprocess.mode
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.preprocess.size
 
     @property
     def shape(self) -> torch.Size:
-        return torch.Size((len(self.paths), 1 if self.mode == "L" else 3, self.size[1], self.size[0]))
+        return torch.Size((len(self.paths), self.preprocess.channels, self.size[1], self.size[0]))
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def decode(self, i: int) -> torch.Tensor:
         """Image ``i`` as uint8 ``[C, H, W]``."""
-        return torch.from_numpy(to_array(open_image(self.paths[i]), self.mode, self.size))
+        try:
+            return torch.from_numpy(self.preprocess.file(self.paths[i]))
+        except FewgenError as exc:
+            if not self.optional[i]:
+                raise
+            warnings.warn(f"skipped unlabeled image: {exc}", FewgenWarning, stacklevel=2)
+        candidates = np.flatnonzero(self.optional)
+        for j in np.roll(candidates, -int(np.searchsorted(candidates, i, side="right"))):
+            try:
+                return torch.from_numpy(self.preprocess.file(self.paths[j]))
+            except FewgenError:
+                continue
+        raise FewgenError(f"no unlabeled image can be read (the first is {self.paths[candidates[0]]}); fix or remove the files")
 
     def __getitem__(self, index) -> torch.Tensor:
         """``[C, H, W]`` for an int; ``[M, C, H, W]`` for a slice or an index array (decoded now); a tuple indexes
@@ -75,7 +84,8 @@ class ImageFiles:
 
     def take(self, index) -> "ImageFiles":
         """The images at ``index``, still undecoded."""
-        return ImageFiles([self.paths[int(i)] for i in np.asarray(index, dtype=np.int64).reshape(-1)], self.mode, self.size)
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        return ImageFiles([self.paths[int(i)] for i in index], self.preprocess, self.optional[index])
 
 
 class _Decoded(Dataset):

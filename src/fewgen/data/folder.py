@@ -6,88 +6,147 @@ Layout::
     PATH/unlabeled/*                     optional unlabeled training images
     PATH/test/<class>/*                  optional labeled test images
 
-Images may be grayscale or colour and of any size. If any image has colour,
-every image is read as RGB, else as grayscale; all are resized (bilinear) to
-the size of the first labeled image unless ``image_size`` is given.
+Images may be of any size and mode (grayscale, RGB, RGBA, palette, 16-bit, CMYK). If any
+image has colour, every image is read as RGB, else as grayscale. Each is turned upright by
+its EXIF orientation and resized by the policy of :class:`~fewgen.data.preprocess.Preprocess`:
+by default ``crop`` (aspect ratio kept: shorter side, then the centre), to a square whose
+side is ``image_size`` or the shorter side of the first labeled image. The policy is stored
+in the run's ``config.json`` and in every model folder made from the run.
 
-The file list is built once and only the headers are read here (mode and size);
-pixels are decoded when a batch needs them (:class:`~fewgen.data.files.ImageFiles`),
-so a folder larger than memory works. The labeled images, few by design, are decoded once
-at load, so that a broken one is named before any work starts.
+The file list is built once, reading only headers (mode and size); pixels are decoded when a
+batch needs them (:class:`~fewgen.data.files.ImageFiles`), so a folder larger than memory
+works. The labeled images, few by design, are decoded at load, so a broken one is named
+before any work starts: a bad labeled or test image is an error that names the file. A bad
+unlabeled image is skipped with a warning, and counted in ``Source.notes``. Hidden files and
+folders (a name starting with '.') and files whose suffix is not an image's are left out and
+counted; symbolic links are followed, and a broken one counts as a bad file.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from fewgen.data.files import ImageFiles, open_image
+from fewgen.data.files import ImageFiles
+from fewgen.data.preprocess import Preprocess, is_gray, open_image
 from fewgen.data.sources import UNLABELED, ImageSet, Source
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+class _Listing:
+    """The files of one folder tree, with what was left out counted (hidden, not images by suffix)."""
+
+    def __init__(self):
+        self.hidden: list[Path] = []
+        self.other: list[Path] = []
+
+    def images(self, folder: Path) -> list[Path]:
+        files = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                self.hidden.append(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir():
+                files.append(path)  # a broken symbolic link too: it is named when its header is read
+            elif not path.is_dir():
+                self.other.append(path)
+        return files
+
+    def classes(self, folder: Path) -> dict[str, list[Path]]:
+        """``{class name: image files}`` for each subfolder; an empty class or two names that differ only in case
+        are errors."""
+        classes: dict[str, list[Path]] = {}
+        for sub in sorted(folder.iterdir()):
+            if sub.name.startswith("."):
+                self.hidden.append(sub)
+            elif sub.is_dir():
+                classes[sub.name] = self.images(sub)
+                if not classes[sub.name]:
+                    raise FewgenError(f"class folder {sub} holds no images; add images to it or remove it")
+            else:
+                self.other.append(sub)
+        by_case: dict[str, str] = {}
+        for name in classes:
+            if name.casefold() in by_case:
+                raise FewgenError(f"class folders '{by_case[name.casefold()]}' and '{name}' in {folder} differ only in case; "
+                                  "merge them into one folder or rename one")
+            by_case[name.casefold()] = name
+        return classes
 
 
-def _class_files(folder: Path) -> dict[str, list[Path]]:
-    classes = {d.name: _image_files(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
-    return {name: files for name, files in classes.items() if files}
-
-
-def _header(path: Path) -> tuple[str, tuple[int, int]]:
-    """``(mode, (W, H))`` of the image at ``path`` from its header alone, or one sentence naming the file."""
+def _header(path: Path) -> tuple[bool, tuple[int, int]]:
+    """``(is grayscale, (W, H))`` of the image at ``path`` from its header (EXIF orientation applied to the size),
+    or one sentence naming the file."""
+    if not path.exists():
+        raise FewgenError(f"cannot read image {path} (a broken symbolic link); fix or remove it")
     try:
         with Image.open(path) as image:
-            return image.mode, image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            size = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
+                size = size[::-1]
+            return is_gray(image), size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FewgenError(f"cannot read image {path} ({exc}); fix or remove the file") from None
 
 
-def _files(paths: list[Path], image_size: int | None) -> ImageFiles:
-    headers = [_header(p) for p in paths]
-    mode = "L" if all(m in GRAY_MODES for m, _ in headers) else "RGB"
-    size = (image_size, image_size) if image_size else headers[0][1]
-    return ImageFiles(paths, mode, size)
+def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:
+    """The unlabeled files whose header reads, their headers, and the files skipped (each with a warning)."""
+    kept, headers, skipped = [], [], []
+    for path in paths:
+        try:
+            headers.append(_header(path))
+            kept.append(path)
+        except FewgenError as exc:
+            warnings.warn(f"skipped unlabeled image: {exc}", FewgenWarning, stacklevel=2)
+            skipped.append(path)
+    return kept, headers, skipped
 
 
-def load_folder(path: Path, image_size: int | None = None) -> Source:
+def load_folder(path: Path, image_size: int | None = None, resize: str = "crop") -> Source:
     """Read ``path`` laid out as in the module docstring into a :class:`Source`."""
     path = Path(path).expanduser()
     labeled_dir = path / "labeled"
+    if not path.is_dir():
+        raise FewgenError(f"folder {path} does not exist; give folder:PATH with PATH/labeled/<class>/ images")
     if not labeled_dir.is_dir():
         raise FewgenError(f"folder {path} has no 'labeled' subfolder; put labeled images in {labeled_dir}/<class>/")
-    labeled = _class_files(labeled_dir)
+    listing = _Listing()
+    labeled = listing.classes(labeled_dir)
     if not labeled:
         raise FewgenError(f"folder {labeled_dir} is empty; add one subfolder of images per class")
     class_names = sorted(labeled)
     unlabeled_dir = path / "unlabeled"
-    unlabeled = _image_files(unlabeled_dir) if unlabeled_dir.is_dir() else []
+    unlabeled = listing.images(unlabeled_dir) if unlabeled_dir.is_dir() else []
     test_dir = path / "test"
-    test = _class_files(test_dir) if test_dir.is_dir() else {}
+    test = listing.classes(test_dir) if test_dir.is_dir() else {}
     if test_dir.is_dir() and not test:
         raise FewgenError(f"folder {test_dir} is empty; add one subfolder of images per class, or remove it")
     unknown = sorted(set(test) - set(class_names))
     if unknown:
         raise FewgenError(f"test class '{unknown[0]}' in {test_dir} has no labeled images; add {labeled_dir / unknown[0]}/ or remove it")
 
-    train_paths = [p for c in class_names for p in labeled[c]] + unlabeled
-    train_labels = [i for i, c in enumerate(class_names) for _ in labeled[c]] + [UNLABELED] * len(unlabeled)
+    labeled_paths = [p for c in class_names for p in labeled[c]]
     test_paths = [p for c in class_names for p in test.get(c, [])]
-    test_labels = [i for i, c in enumerate(class_names) for _ in test.get(c, [])]
-
-    for labeled_path in (p for c in class_names for p in labeled[c]):
+    headers = [_header(p) for p in labeled_paths + test_paths]
+    for labeled_path in labeled_paths:
         open_image(labeled_path)  # the few labeled images are decoded now, so a broken one is named before any work
-    files = _files(train_paths + test_paths, image_size)  # one mode and size for every split
-    n_train = len(train_paths)
-    train = ImageSet(files.take(np.arange(n_train)), torch.tensor(train_labels, dtype=torch.int64))
-    test_set = (
-        ImageSet(files.take(np.arange(n_train, len(files))), torch.tensor(test_labels, dtype=torch.int64)) if test_paths else None
-    )
-    return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes={"path": str(path)})
+    unlabeled, unlabeled_headers, skipped = _readable(unlabeled)
+    gray = all(g for g, _ in headers + unlabeled_headers)
+    side = image_size or min(headers[0][1])
+    preprocess = Preprocess("L" if gray else "RGB", (side, side) if image_size or resize == "crop" else headers[0][1], resize)
+
+    train_labels = [i for i, c in enumerate(class_names) for _ in labeled[c]] + [UNLABELED] * len(unlabeled)
+    test_labels = [i for i, c in enumerate(class_names) for _ in test.get(c, [])]
+    optional = [False] * len(labeled_paths) + [True] * len(unlabeled)  # a bad unlabeled image is skipped when decoded
+    train = ImageSet(ImageFiles(labeled_paths + unlabeled, preprocess, optional), torch.tensor(train_labels, dtype=torch.int64))
+    test_set = ImageSet(ImageFiles(test_paths, preprocess), torch.tensor(test_labels, dtype=torch.int64)) if test_paths else None
+    notes = {"path": str(path), "preprocess": preprocess.to_dict(), "skipped_unlabeled": [str(p) for p in skipped],
+             "hidden_left_out": len(listing.hidden), "non_images_left_out": len(listing.other)}
+    if listing.hidden or listing.other:
+        warnings.warn(f"left out {len(listing.hidden)} hidden files or folders and {len(listing.other)} files that are not "
+                      f"images by their suffix ({', '.join(sorted(IMAGE_SUFFIXES))}) under {path}", FewgenWarning, stacklevel=2)
+    return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes=notes)

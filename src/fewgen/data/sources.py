@@ -80,10 +80,14 @@ class Source:
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Where to find data: ``data_root`` (a folder) and whether torchvision may download."""
+    """Where to find data: ``data_root`` (a folder) and whether torchvision may download; for ``folder:`` data,
+    the side of the square images (``image_size``; default: the first labeled image's shorter side) and the
+    ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`."""
 
     data_root: Path | None = None
     download: bool = False
+    image_size: int | None = None
+    resize: str = "crop"
 
 
 SourceLoader = Callable[[SourceOptions], Source]
@@ -104,7 +108,7 @@ def load_source(name: str, options: SourceOptions | None = None) -> Source:
     if name.startswith("folder:"):
         from fewgen.data.folder import load_folder
 
-        return load_folder(Path(name.removeprefix("folder:")))
+        return load_folder(Path(name.removeprefix("folder:")), options.image_size, options.resize)
     if name not in SOURCES:
         known = ", ".join(sorted(SOURCES) + ["folder:PATH"])
         raise FewgenError(f"unknown dataset '{name}'; use one of: {known}")

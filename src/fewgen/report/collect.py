@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fewgen.errors import FewgenError
-from fewgen.evaluate import BASELINES, RESULTS_FILE, method_name
+from fewgen.evaluate import BASELINES, method_name
 from fewgen.features import FeatureCache
 from fewgen.report.summary import read_rows
-from fewgen.runs import CONFIG_FILE
-from fewgen.select import SELECTION_FILE
+from fewgen.rundir import CONFIG_FILE, RESULTS_FILE, SELECTION_FILE
 
 
 @dataclass

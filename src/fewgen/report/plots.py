@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from fewgen.atomic import save_figure  # noqa: E402
 from fewgen.evaluate import method_name  # noqa: E402
-from fewgen.report.summary import best_by_validation, summarise  # noqa: E402
+from fewgen.report.summary import best_by_validation, summarise, sweep_table  # noqa: E402
 
 BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":")}
 
@@ -74,8 +74,6 @@ def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: st
     One line per block subset, for the head ``fewgen select`` chose; 95% CI bands;
     the chosen (blocks, t) is starred.
     """
-    from fewgen.select import sweep_table
-
     table = {key: value for key, value in sweep_table(rows).items() if key[2] == selection["head"]}
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = plt.get_cmap("tab10")

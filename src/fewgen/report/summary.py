@@ -217,3 +217,13 @@ def format_selection_gap(rows: list[dict]) -> str:
             cells = ", ".join(f"k={k} {100 * v:.1f} → {100 * t:.1f}" for k, (v, t) in by_shots.items())
             lines.append(f"  {method}: {cells}")
     return "validation → test accuracy (%) of each backbone's validation-chosen method:\n" + "\n".join(lines) if lines else ""
+
+
+def sweep_table(rows: list[dict]) -> dict[tuple[tuple[str, ...], int, str], tuple[float, float, int]]:
+    """``{(blocks, t, head): (mean, ci_half_width, n)}`` of validation accuracy over the seeds."""
+    scores: dict[tuple, list[float]] = {}
+    for row in rows:
+        if row.get("stage") == "select":
+            key = (tuple(row["spec"]["layers"]), row["spec"]["timestep"][0], row["head"])
+            scores.setdefault(key, []).append(row["val_accuracy"])
+    return {key: (*mean_ci(values), len(values)) for key, values in scores.items()}

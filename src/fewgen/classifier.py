@@ -1,0 +1,161 @@
+"""A classifier a user can keep: backbone + feature spec + head + preprocessing + class names.
+
+:class:`Classifier` is what ``fewgen fit`` makes and ``fewgen predict`` runs, and what
+:func:`load_classifier` gives a Python user. It takes images in any of the forms people hold
+them (file paths, PIL images, uint8 arrays ``[H, W]``/``[H, W, C]``, uint8 tensors
+``[C, H, W]``/``[N, C, H, W]``), preprocesses them exactly as the run's training images were
+(:class:`~fewgen.data.preprocess.Preprocess`), reads the backbone's features and asks the head.
+
+A model folder holds no pickle::
+
+    MODEL/model.json         fewgen version, checkpoint hash, spec, head name, class names,
+                             preprocessing, held-out accuracy estimate, where it came from
+    MODEL/backbone/          a copy of the run's backbone (safetensors + JSON)
+    MODEL/head.safetensors   the head's arrays; MODEL/head.json: its settings and scalars
+
+Loading refuses a folder whose backbone files no longer hash to the recorded checkpoint, or
+that another major version of fewgen wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.numpy import load_file, save_file
+
+from fewgen import __version__
+from fewgen.atomic import atomic_folder, write_json
+from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
+from fewgen.data.preprocess import Preprocess
+from fewgen.errors import FewgenError
+from fewgen.heads.export import head_from_state, head_state
+
+MODEL_FILE = "model.json"
+HEAD_ARRAYS, HEAD_META = "head.safetensors", "head.json"
+BACKBONE_DIR = "backbone"
+BATCH = 64
+
+
+def major(version: str) -> str:
+    """The compatibility part of a version: ``0.1`` for 0.x releases (semver: a 0.x minor may break), else ``1``."""
+    parts = version.split(".")
+    return ".".join(parts[:2]) if parts[0] == "0" else parts[0]
+
+
+class Classifier:
+    """``predict(images) -> class names [N]``, ``predict_proba(images) -> [N, C]``, ``classes_``."""
+
+    def __init__(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, head_name: str, head,
+                 class_names: list[str], preprocess: Preprocess, info: dict | None = None):
+        self.backbone, self.checkpoint, self.spec = backbone, checkpoint, spec
+        self.head_name, self.head = head_name, head
+        self.class_names, self.preprocess = list(class_names), preprocess
+        self.info = dict(info or {})
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class names, in the order of :meth:`predict_proba`'s columns."""
+        return np.asarray(self.class_names)
+
+    # -- images in, features out -------------------------------------------------
+    def to_batch(self, images) -> torch.Tensor:
+        """Any of the accepted forms (one image or many) -> uint8 ``[N, C, H, W]``, preprocessed."""
+        if isinstance(images, torch.Tensor) and images.ndim == 4 or isinstance(images, np.ndarray) and images.ndim == 4:
+            images = list(images)
+        elif not isinstance(images, (list, tuple)) and not _is_iterable_of_images(images):
+            images = [images]
+        arrays = [self._one(image) for image in images]
+        if not arrays:
+            return torch.empty((0, self.preprocess.channels, self.preprocess.size[1], self.preprocess.size[0]), dtype=torch.uint8)
+        return torch.from_numpy(np.stack(arrays))
+
+    def _one(self, image) -> np.ndarray:
+        if isinstance(image, (str, Path)):
+            return self.preprocess.file(Path(image))
+        if isinstance(image, Image.Image):
+            return self.preprocess(image)
+        array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+        if array.dtype != np.uint8:
+            raise FewgenError(f"images given as arrays or tensors must be uint8 (0..255), got {array.dtype}; "
+                              "convert them, or pass file paths or PIL images")
+        if isinstance(image, torch.Tensor) and array.ndim == 3:
+            array = array.transpose(1, 2, 0)  # tensors are [C, H, W]
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+            raise FewgenError(f"an image array must be [H, W] or [H, W, 3|4] (a tensor: [C, H, W]), got shape {image.shape}")
+        return self.preprocess(Image.fromarray(np.ascontiguousarray(array)))
+
+    def features(self, images) -> np.ndarray:
+        """float32 ``[N, D]``: the backbone's features of the images, in batches of 64."""
+        batch = self.to_batch(images)
+        chunks = [self.backbone.features(batch[i : i + BATCH], self.spec) for i in range(0, len(batch), BATCH)]
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+
+    def predict_proba(self, images) -> np.ndarray:
+        """``[N, C]`` class probabilities, columns in the order of :attr:`classes_`."""
+        proba = self.proba_of_features(self.features(images))
+        return proba
+
+    def proba_of_features(self, features: np.ndarray) -> np.ndarray:
+        """``[N, C]`` from features ``[N, D]`` (columns: every class, also one the head never saw)."""
+        proba = np.zeros((len(features), len(self.class_names)))
+        if len(features):
+            proba[:, np.asarray(self.head.classes_, dtype=np.int64)] = self.head.predict_proba(features)
+        return proba
+
+    def predict(self, images) -> np.ndarray:
+        """``[N]`` class names."""
+        return self.classes_[np.argmax(self.predict_proba(images), axis=1)]
+
+    # -- the model folder ----------------------------------------------------------
+    def save(self, folder: Path, backbone_dir: Path) -> Path:
+        """Write the model folder (a new one; written beside it, then renamed into place)."""
+        folder = Path(folder)
+        if folder.exists():
+            raise FewgenError(f"{folder} already exists; choose a new --out folder for the model")
+        arrays, meta = head_state(self.head_name, self.head)
+        with atomic_folder(folder) as tmp:
+            shutil.copytree(backbone_dir, tmp / BACKBONE_DIR, ignore=shutil.ignore_patterns(".*"))
+            if checkpoint_hash(tmp / BACKBONE_DIR) != self.checkpoint:
+                raise FewgenError(f"the backbone in {backbone_dir} changed while it was copied; run 'fewgen fit' again")
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp / HEAD_ARRAYS)
+            write_json(tmp / HEAD_META, meta)
+            write_json(tmp / MODEL_FILE, {
+                "fewgen_version": __version__, "checkpoint": self.checkpoint, "backbone": self.backbone.name,
+                "spec": self.spec.to_dict(), "feature_precision": self.backbone.feature_precision(),
+                "head": self.head_name, "class_names": self.class_names, "preprocess": self.preprocess.to_dict(),
+                **self.info})
+        return folder
+
+
+def _is_iterable_of_images(images) -> bool:
+    return isinstance(images, Iterable) and not isinstance(images, (str, Path, Image.Image, np.ndarray, torch.Tensor))
+
+
+def load_classifier(folder: str | Path) -> Classifier:
+    """The classifier ``fewgen fit`` saved in ``folder``; refuses a changed backbone or another fewgen major version."""
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise FewgenError(f"{folder} is not a fewgen model folder ({MODEL_FILE} is missing); make one with 'fewgen fit RUN --out {folder}'")
+    model = json.loads(path.read_text())
+    if major(model.get("fewgen_version", "?")) != major(__version__):
+        raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
+                          f"{__version__}; fit it again with this version ('fewgen fit')")
+    found = checkpoint_hash(folder / BACKBONE_DIR)
+    if found != model["checkpoint"]:
+        raise FewgenError(f"the backbone files in {folder / BACKBONE_DIR} hash to {found}, not to the checkpoint "
+                          f"{model['checkpoint']} the model was fitted on; fit the model again ('fewgen fit')")
+    backbone = load_backbone(folder / BACKBONE_DIR, model["backbone"])
+    backbone.precision = model["feature_precision"]
+    head = head_from_state(load_file(folder / HEAD_ARRAYS), json.loads((folder / HEAD_META).read_text()))
+    info = {k: v for k, v in model.items() if k not in ("checkpoint", "backbone", "spec", "head", "class_names", "preprocess")}
+    return Classifier(backbone, model["checkpoint"], FeatureSpec.from_dict(model["spec"]), model["head"], head,
+                      model["class_names"], Preprocess.from_dict(model["preprocess"]), info)

@@ -1,0 +1,174 @@
+"""``fewgen fit``: the final classifier of a run, fitted on its labeled images and saved as a model folder.
+
+The labeled images are every image under ``labeled/<class>/`` for ``folder:`` data, or one
+seeded draw of ``shots`` per class for the built-in datasets (the draw ``fewgen evaluate``
+makes for that ``(shots, seed)``: outside the validation draw). Heads that learn from the
+pool get the run's unlabeled pool, as in ``evaluate``.
+
+The method is the one chosen on validation, never on test: the (spec, head, settings) with
+the best mean validation accuracy in the run's ``results.jsonl`` at the shots value nearest to
+the labeled images per class, among heads a model folder can hold; else ``fewgen select``'s
+choice; else the backbone's default spec with ``logreg`` (:data:`DEFAULT_HEAD`). The held-out
+estimate is the accuracy on the test split when there is one, else stratified k-fold
+cross-validation on the labeled images (the held-out fold also left out of the pool).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import StratifiedKFold
+
+from fewgen.backbones.base import FeatureSpec
+from fewgen.classifier import Classifier
+from fewgen.data.preprocess import Preprocess
+from fewgen.data.sources import Source, SourceOptions
+from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.errors import FewgenError
+from fewgen.features import FeatureCache
+from fewgen.heads import HEADS, make_head, uses_pool
+from fewgen.heads.export import NOT_EXPORTABLE, exportable
+from fewgen.report.summary import read_rows
+from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
+
+DEFAULT_HEAD = "logreg"
+VAL_PER_CLASS = 16  # evaluate's default validation draw, kept out of a built-in dataset's draw as there
+CV_FOLDS = 5
+
+
+def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, head: str | None = None) -> dict | None:
+    """The validation-best exportable (spec, head, settings) among evaluate's rows of this checkpoint, at the
+    shots value nearest (on a log scale) to ``shots``; None when there is none."""
+    scored = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
+              and r.get("stage") != "select" and r.get("data", "labeled") != "test" and r.get("val_accuracy") is not None
+              and exportable(r["head"], {**r.get("head_params", {}), **r.get("tuned", {})}) and head in (None, r["head"])]
+    if not scored:
+        return None
+    k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
+    groups: dict[str, list[dict]] = {}
+    for r in (r for r in scored if r["shots"] == k):
+        key = json.dumps([r["spec"], r["head"], r.get("head_params", {}), r.get("tuned", {})], sort_keys=True)
+        groups.setdefault(key, []).append(r)
+    best = max(groups.values(), key=lambda g: np.mean([r["val_accuracy"] for r in g]))
+    first = best[0]
+    return {"spec": first["spec"], "head": first["head"], "params": {**first.get("head_params", {}), **first.get("tuned", {})},
+            "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
+            "chosen_by": f"validation accuracy in {RESULTS_FILE} (k={k}, {len(best)} seeds)"}
+
+
+def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:
+    """:func:`choose_method` on the run's rows, else select's choice, else the documented default."""
+    if head is not None and head not in HEADS:
+        raise FewgenError(f"unknown head '{head}'; use one of: {', '.join(HEADS)}")
+    if head is not None and not exportable(head, {}):
+        raise FewgenError(f"--head {head} cannot be saved to a model folder: {NOT_EXPORTABLE}; choose another --head")
+    rows = read_rows(run_dir / RESULTS_FILE) if (run_dir / RESULTS_FILE).is_file() else []
+    chosen = choose_method(rows, backbone.name, checkpoint, shots, head)
+    if chosen is not None:
+        return chosen
+    selection_path = run_dir / SELECTION_FILE
+    selection = json.loads(selection_path.read_text()) if selection_path.is_file() else {}
+    if selection.get("checkpoint") == checkpoint and exportable(selection["head"], {}) and head in (None, selection["head"]):
+        return {"spec": selection["spec"], "head": selection["head"], "params": {}, "val_accuracy": selection["val_accuracy"],
+                "chosen_by": f"'fewgen select' ({SELECTION_FILE})"}
+    spec = backbone.default_specs()[0].to_dict()
+    return {"spec": spec, "head": head or DEFAULT_HEAD, "params": {}, "val_accuracy": None,
+            "chosen_by": "--head" if head else f"the default (no evaluate rows for this checkpoint): the backbone's "
+                                                f"default spec with {DEFAULT_HEAD}"}
+
+
+def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(labeled train indices, pool train indices)``: a folder's labeled images (or a draw of them), else
+    evaluate's draw for ``(shots, seed)`` outside the validation draw, with evaluate's pool."""
+    labels = source.train.labels.numpy()
+    if source.name.startswith("folder:"):
+        labeled = np.flatnonzero(labels >= 0)
+        if shots is not None:
+            labeled = labeled_draw(labels, shots, seed, class_names=source.class_names)
+        return labeled, np.arange(len(labels))
+    if shots is None:
+        raise FewgenError(f"dataset '{source.name}' is fully labeled; say how many labeled images per class the classifier "
+                          "gets with --shots K (and --seed S for which draw)")
+    val = validation_draw(labels, VAL_PER_CLASS, source.class_names)
+    return labeled_draw(labels, shots, seed, exclude=val, class_names=source.class_names), unlabeled_pool(labels, exclude=val)
+
+
+def preprocess_of(source: Source) -> Preprocess:
+    """The source's preprocessing: a folder's stated policy, else its fixed image size and mode."""
+    if "preprocess" in source.notes:
+        return Preprocess.from_dict(source.notes["preprocess"])
+    C, H, W = source.image_shape
+    return Preprocess("L" if C == 1 else "RGB", (W, H), "crop")
+
+
+def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int = 0, head: str | None = None,
+                   source_options: SourceOptions | None = None, precision: str = "auto") -> Classifier:
+    """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier."""
+    from fewgen.runs import _open_run
+
+    run_dir, out = Path(run_dir), Path(out)
+    with run_lock(run_dir):  # fit writes the run's feature cache
+        return _fit(run_dir, out, shots, seed, head, source_options, precision, _open_run)
+
+
+def _fit(run_dir: Path, out: Path, shots, seed, head, source_options, precision, open_run) -> Classifier:
+    if out.exists():
+        raise FewgenError(f"{out} already exists; choose a new --out folder for the model")
+    started = time.perf_counter()
+    backbone, checkpoint, source = open_run(run_dir, None, source_options, precision)
+    labeled, pool = _draw(source, shots, seed)
+    y_all = source.train.labels.numpy()
+    per_class = int(np.bincount(y_all[labeled], minlength=source.num_classes).min())
+    method = _method(run_dir, backbone, checkpoint, max(per_class, 1), head)
+    spec = FeatureSpec.from_dict(method["spec"])
+    backbone.check_spec(spec)
+    cache = FeatureCache(run_dir)
+    labeled_f = cache.get(backbone, checkpoint, spec, "train", labeled, source.train.images)
+    pool_f = cache.get(backbone, checkpoint, spec, "train", pool, source.train.images, mmap=True) if uses_pool(method["head"]) else None
+
+    def fit(keep: np.ndarray, drop: np.ndarray = np.empty(0, dtype=np.int64)):
+        """The head fitted on the labeled images ``labeled[keep]`` (and the pool without ``labeled[drop]``)."""
+        model = make_head(method["head"], random_state=seed, **method["params"])
+        if pool_f is None:
+            return model.fit(labeled_f[keep], y_all[labeled[keep]])
+        rows = np.setdiff1d(np.arange(len(pool)), np.searchsorted(pool, labeled[drop]))
+        return model.fit(pool_f[rows], pool_targets(pool[rows], labeled[keep], y_all))
+
+    fitted = fit(np.arange(len(labeled)))
+    classifier = Classifier(backbone, checkpoint, spec, method["head"], fitted, source.class_names, preprocess_of(source))
+    estimate = _estimate(classifier, cache, source, labeled, y_all, fit)
+    classifier.info = {
+        "run": str(run_dir.resolve()), "dataset": source.name, "method": method, "seed": seed, "shots": shots,
+        "n_labeled": int(len(labeled)), "n_pool": int(len(pool)) if pool_f is not None else 0,
+        "data": "pool" if pool_f is not None else "labeled", "estimate": estimate,
+        "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - started}
+    classifier.save(out, run_dir / BACKBONE_DIR)
+    return classifier
+
+
+def _estimate(classifier: Classifier, cache: FeatureCache, source: Source, labeled: np.ndarray, y_all: np.ndarray, fit) -> dict:
+    """Held-out accuracy: on the test split when there is one, else stratified k-fold CV on the labeled images."""
+    if source.test is not None:
+        test_f = cache.get(classifier.backbone, classifier.checkpoint, classifier.spec, "test", np.arange(len(source.test)),
+                           source.test.images)
+        predicted = np.argmax(classifier.proba_of_features(test_f), axis=1)
+        return {"accuracy": float(accuracy_score(source.test.labels.numpy(), predicted)), "on": "test split",
+                "n": int(len(source.test))}
+    y = y_all[labeled]
+    folds = min(CV_FOLDS, int(np.bincount(y).min()))
+    if folds < 2:
+        return {"accuracy": None, "on": "not estimated: a class has one labeled image and there is no test split", "n": 0}
+    hits = 0
+    for keep, drop in StratifiedKFold(folds, shuffle=True, random_state=0).split(labeled, y):
+        model = fit(keep, drop)
+        part = Classifier(classifier.backbone, classifier.checkpoint, classifier.spec, classifier.head_name, model,
+                          classifier.class_names, classifier.preprocess)
+        features = cache.get(classifier.backbone, classifier.checkpoint, classifier.spec, "train", labeled[drop],
+                             source.train.images)
+        hits += int((np.argmax(part.proba_of_features(features), axis=1) == y[drop]).sum())
+    return {"accuracy": hits / len(labeled), "on": f"{folds}-fold cross-validation on the labeled images", "n": int(len(labeled))}

@@ -1,0 +1,187 @@
+"""From a folder of a user's images to a saved classifier to predictions: ``fewgen fit``, ``fewgen predict`` and
+the Python API, with the model folder loaded in a fresh process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewgen.cli import main
+from fewgen.errors import FewgenError
+
+SIZES = [(20, 20), (24, 18), (18, 26), (30, 30)]
+
+
+def _picture(rng, bright: bool, size) -> np.ndarray:
+    """A class-coloured noisy image ``[H, W, 3]``: dark or bright, with a stripe."""
+    w, h = size
+    base = 190 if bright else 60
+    array = np.clip(rng.normal(base, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+    array[h // 2 - 1 : h // 2 + 1] = 255 - base
+    return array
+
+
+def make_user_folder(root: Path, labeled: int = 5, unlabeled: int = 24, test: int = 4) -> Path:
+    """labeled/{dark,bright}/ (PNG and JPEG of mixed sizes, one RGBA, one EXIF-rotated), unlabeled/ (with one
+    corrupt file), test/{dark,bright}/."""
+    rng = np.random.default_rng(0)
+    for split, n in (("labeled", labeled), ("test", test)):
+        for c, name in enumerate(("dark", "bright")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = Image.fromarray(_picture(rng, bool(c), SIZES[i % len(SIZES)]))
+                image.save(folder / f"{i}.{'jpg' if i % 2 else 'png'}", quality=95)
+    rgba = np.dstack([_picture(rng, True, (22, 22)), np.full((22, 22), 255, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(root / "labeled" / "bright" / "rgba.png")
+    rotated = Image.fromarray(_picture(rng, False, (28, 20)))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    rotated.save(root / "labeled" / "dark" / "rotated.jpg", exif=exif, quality=95)
+    (root / "unlabeled").mkdir()
+    for i in range(unlabeled):
+        Image.fromarray(_picture(rng, bool(i % 2), SIZES[i % len(SIZES)])).save(root / "unlabeled" / f"u{i:03d}.png")
+    (root / "unlabeled" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def user_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("user")
+    folder = make_user_folder(root / "photos")
+    run = root / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "vae", "--epochs", "1",
+                 "--image-size", "16", "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
+    return folder, run
+
+
+def test_folder_to_model_to_predictions_in_a_fresh_process(user_run, tmp_path, capsys):
+    folder, run = user_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["resize"] == "crop" and config["image_size"] == 16
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "the default" in out and "held-out accuracy" in out and "test split" in out
+    import fewgen
+
+    classifier = fewgen.load_classifier(model)
+    assert list(classifier.classes_) == ["bright", "dark"]
+    paths = sorted((folder / "test").rglob("*.*")) + [folder / "labeled" / "dark" / "rotated.jpg",
+                                                      folder / "labeled" / "bright" / "rgba.png"]
+    in_memory = classifier.predict(paths)
+    proba = classifier.predict_proba(paths)
+    assert proba.shape == (len(paths), 2) and np.allclose(proba.sum(axis=1), 1)
+    truth = [p.parent.name for p in paths]
+    assert np.mean(in_memory == np.asarray(truth)) >= 0.9  # dark vs bright is easy
+    preds = tmp_path / "preds.csv"
+    done = subprocess.run([sys.executable, "-m", "fewgen", "predict", str(model), *map(str, paths), str(folder / "unlabeled"),
+                           "--out", str(preds), "--top", "2"], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr  # the corrupt unlabeled file failed
+    assert "1 could not be read" in done.stderr and "Traceback" not in done.stderr
+    rows = list(csv.DictReader(preds.open()))
+    by_path = {row["path"]: row for row in rows}
+    assert [by_path[str(p)]["class"] for p in paths] == list(in_memory)  # exactly as in memory
+    for p, row in zip(paths, proba):
+        assert abs(float(by_path[str(p)]["probability"]) - row.max()) < 1e-6
+    bad = by_path[str(folder / "unlabeled" / "corrupt.png")]
+    assert bad["class"] == "" and bad["error"].startswith("cannot read image")
+    assert len(rows) == len(paths) + 25 and all(len(row["top"].split(";")) == 2 for row in rows if not row["error"])
+
+
+def test_the_model_folder_holds_only_safetensors_and_json(user_run, tmp_path):
+    _, run = user_run
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model), "--head", "propagate"]) == 0
+    files = [p for p in model.rglob("*") if p.is_file()]
+    assert files and {p.suffix for p in files} <= {".safetensors", ".json"}
+    assert {p.name for p in files} >= {"model.json", "head.safetensors", "head.json"}
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["data"] == "pool" and meta["n_pool"] == 10 + 1 + 1 + 24  # labeled, rgba, rotated, unlabeled
+    assert meta["skipped_unlabeled"] == 1  # the corrupt file: skipped with a warning, and counted
+    assert meta["preprocess"] == {"mode": "RGB", "size": [16, 16], "resize": "crop"}
+
+
+def test_a_loaded_head_predicts_bit_identically(user_run, tmp_path):
+    """Every exportable head: the loaded classifier's probabilities equal the fitted one's, bit for bit."""
+    from fewgen.classifier import load_classifier
+    from fewgen.fitting import fit_classifier
+
+    folder, run = user_run
+    paths = sorted((folder / "test").rglob("*.*"))
+    for head in ("logreg", "mlp", "linear", "knn", "selftrain", "propagate"):
+        fitted = fit_classifier(run, tmp_path / head, head=head)
+        assert np.array_equal(fitted.predict_proba(paths), load_classifier(tmp_path / head).predict_proba(paths)), head
+
+
+def test_the_umap_head_cannot_be_saved_and_says_why(user_run, tmp_path, capsys):
+    _, run = user_run
+    assert main(["fit", str(run), "--out", str(tmp_path / "m"), "--head", "umap"]) == 2
+    assert "cannot be saved to a model folder" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_a_model_folder_from_another_version_or_with_changed_weights_is_refused(user_run, tmp_path, capsys):
+    _, run = user_run
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model)]) == 0
+    meta = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**meta, "fewgen_version": "7.0.0"}))
+    assert main(["predict", str(model), str(run / "samples.png")]) == 2
+    assert "written by fewgen 7.0.0" in capsys.readouterr().err
+    (model / "model.json").write_text(json.dumps(meta))
+    weights = next((model / "backbone").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    assert main(["predict", str(model), str(run / "samples.png")]) == 2
+    assert "not to the checkpoint" in capsys.readouterr().err
+
+
+def test_strict_stops_at_the_first_bad_file(user_run, tmp_path, capsys):
+    folder, run = user_run
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model)]) == 0
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(model), str(folder / "unlabeled"), "--strict", "--out", str(out)]) == 2
+    assert "corrupt.png" in capsys.readouterr().err and not out.exists()  # nothing half-written
+
+
+def test_fit_chooses_the_validation_best_exportable_head(user_run, tmp_path):
+    """With evaluate's rows, fit takes the head with the best validation accuracy, never one chosen on test."""
+    from fewgen.fitting import choose_method
+
+    base = {"backbone": "vae", "checkpoint": "c", "spec": {"part": "stacked"}, "head_params": {"scaling": "feature"}}
+    rows = [{**base, "head": "logreg", "shots": 4, "seed": s, "val_accuracy": 0.6, "accuracy": 0.99} for s in range(3)]
+    rows += [{**base, "head": "knn", "shots": 4, "seed": s, "val_accuracy": 0.7, "accuracy": 0.1} for s in range(3)]
+    rows += [{**base, "head": "umap", "shots": 4, "seed": s, "val_accuracy": 0.9, "accuracy": 0.9, "data": "pool"} for s in range(3)]
+    rows += [{**base, "head": "mlp", "shots": 1, "seed": 0, "val_accuracy": 1.0, "accuracy": 1.0}]
+    chosen = choose_method(rows, "vae", "c", shots=5)
+    assert chosen["head"] == "knn" and chosen["val_shots"] == 4 and chosen["n_seeds"] == 3
+    assert choose_method(rows, "vae", "c", shots=1)["head"] == "mlp"
+    assert choose_method(rows, "vae", "other", shots=5) is None
+
+
+def test_builtin_datasets_need_shots(tmp_path):
+    from fewgen.fitting import _draw
+    from fewgen.data import load_source
+
+    source = load_source("digits")
+    with pytest.raises(FewgenError, match="--shots K"):
+        _draw(source, None, 0)
+    labeled, pool = _draw(source, 3, 1)
+    assert len(labeled) == 30 and np.isin(labeled, pool).all()
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python example, run as written (in a folder holding the user's 'photos')."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("<!-- python-example -->")[1].split("```python")[1].split("```")[0]
+    make_user_folder(tmp_path / "photos", unlabeled=8)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example.replace("epochs=20", "epochs=1"), "README.md", "exec"), {})
+    assert (tmp_path / "models" / "parts" / "model.json").is_file()

@@ -1,0 +1,148 @@
+"""The reliability list: each bad input or accident gets one clear sentence, exit code 2 where it applies, and
+nothing lost or half-written. (Also on the list, tested where their code lives: an unreadable or truncated image,
+an empty folder, a class with fewer than k images, an unknown dataset and a checkpoint of another backbone in
+tests/test_cli.py and tests/data/test_folder.py; a model folder from another fewgen version in
+tests/test_fitting.py; a NaN loss in tests/test_train.py; SIGKILL mid-run in tests/test_runs.py.)"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewgen.backbones import BACKBONES
+from fewgen.cli import main
+
+TINY_OPTIONS = {"pixels": [], "vae": ["channels=8", "latent_dim=4"], "ddpm": ["preset=tiny"],
+                "vqvae": ["channels=8", "codebook_size=16", "code_dim=4"], "alae": ["latent_dim=8", "channels=4", "mapping_layers=2"]}
+
+
+def small_folder(root: Path, side: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    for split, n in (("labeled", 4), ("test", 2)):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+    (root / "unlabeled").mkdir()
+    for i in range(16):
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(root / "unlabeled" / f"{i}.png")
+    return root
+
+
+def one_sentence(capsys, code: int, expected: int = 2) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == expected, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_every_command_on_every_backbone_works_or_says_one_sentence(tmp_path, capsys):
+    """The CLI over the registry with tiny settings: a traceback a user can reach is a defect."""
+    data = f"folder:{small_folder(tmp_path / 'data')}"
+    assert set(TINY_OPTIONS) == set(BACKBONES)
+    for name, options in TINY_OPTIONS.items():
+        run, model = tmp_path / name, tmp_path / f"{name}-model"
+        commands = [
+            ["pretrain", "--run", str(run), "--data", data, "--backbone", name, "--epochs", "1", "--batch-size", "8",
+             "--no-progress", *[a for kv in options for a in ("-o", kv)]],
+            ["evaluate", str(run), "--shots", "1", "--seeds", "1", "--heads", "logreg,propagate", "--baselines", "pixels",
+             "--val-per-class", "1", "--no-progress"],
+            ["select", str(run), "--timesteps", "10", "--blocks", "up0", "--shots", "1", "--seeds", "1", "--val-per-class", "1",
+             "--no-progress"],
+            ["fit", str(run), "--out", str(model)],
+            ["predict", str(model), str(tmp_path / "data" / "test")],
+            ["report", str(run), "--no-umap"],
+        ]
+        for argv in commands:
+            code = main(argv)
+            captured = capsys.readouterr()
+            assert "Traceback" not in captured.err, (argv, captured.err)
+            if code != 0:
+                assert code == 2 and captured.err.startswith("error: ") and len(captured.err.strip().splitlines()) == 1, \
+                    (argv, code, captured.err)
+                assert argv[0] == "select" and name != "ddpm", (argv, captured.err)  # only select is backbone-specific
+        assert json.loads((run / "config.json").read_text())["status"] == "pretrained"
+
+
+@pytest.mark.parametrize("option, value, wanted", [
+    ("--epochs", "-1", "--epochs must be 0 or more"),
+    ("--batch-size", "0", "--batch-size must be at least 1"),
+    ("--lr", "0", "--lr must be a positive number"),
+    ("--lr", "-0.1", "--lr must be a positive number"),
+    ("--checkpoint-every", "0", "--checkpoint-every must be at least 1"),
+    ("--image-size", "0", "--image-size must be at least 1"),
+])
+def test_out_of_range_numbers_are_refused_before_anything_is_written(tmp_path, capsys, option, value, wanted):
+    run = tmp_path / "run"
+    err = one_sentence(capsys, main(["pretrain", "--run", str(run), "--epochs", "1", option, value, "--no-progress"]))
+    assert wanted in err and not run.exists()
+
+
+def test_two_commands_writing_one_run_folder(tmp_path, capsys):
+    """A second command on a run folder that another is writing is refused in one sentence (an flock, which the
+    kernel releases when the holder dies)."""
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from fewgen.rundir import run_lock\n"
+                               "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = files_under(run)
+        err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--baselines", "",
+                                         "--heads", "logreg", "--no-progress"]))
+        assert "is writing" in err and f"pid {holder.pid}" in err and files_under(run) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--baselines", "", "--heads", "logreg",
+                 "--no-progress"]) == 0  # the lock died with its holder
+
+
+def test_a_full_disk_is_one_sentence_and_keeps_what_was_written(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    before = files_under(run)
+    import fewgen.atomic
+
+    real_replace = os.replace
+
+    def full(source, target):
+        if str(target).endswith("summary.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(fewgen.atomic.os, "replace", full)
+    err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--baselines", "",
+                                     "--heads", "logreg", "--no-progress"]))
+    assert "no space left" in err.lower() and "summary.txt" in err
+    after = files_under(run)
+    assert all(after[name] == content for name, content in before.items() if name != "results.jsonl")
+    assert not [name for name in after if name.endswith(".tmp")]  # no half-written file left behind
+
+
+def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
+    """The folder changed after pretraining (its first labeled image, which sets the size, is now 12x12): evaluate
+    says so in one sentence instead of a shape error deep inside torch, and writes nothing."""
+    data = small_folder(tmp_path / "data", side=8)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae", "--epochs", "1",
+                 "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
+    capsys.readouterr()
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(data / "labeled" / "a" / "0.png")
+    before = files_under(run)
+    err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--val-per-class", "1",
+                                     "--baselines", "", "--heads", "logreg", "--no-progress"]))
+    assert "now reads as 1x12x12 images" in err and "trained on 1x8x8" in err and files_under(run) == before
