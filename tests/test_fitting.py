@@ -33,7 +33,7 @@ def make_user_folder(root: Path, labeled: int = 5, unlabeled: int = 24, test: in
     corrupt file), test/{dark,bright}/."""
     rng = np.random.default_rng(0)
     for split, n in (("labeled", labeled), ("test", test)):
-        for c, name in enumerate(("dark", "bright")):
+        for c, name in enumerate(("dark", "bright") if n else ()):
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(n):
@@ -151,7 +151,7 @@ def test_strict_stops_at_the_first_bad_file(user_run, tmp_path, capsys):
     assert "corrupt.png" in capsys.readouterr().err and not out.exists()  # nothing half-written
 
 
-def test_fit_chooses_the_validation_best_exportable_head(user_run, tmp_path):
+def test_fit_chooses_the_validation_best_exportable_head():
     """With evaluate's rows, fit takes the head with the best validation accuracy, never one chosen on test."""
     from fewgen.fitting import choose_method
 
@@ -185,3 +185,35 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(example.replace("epochs=20", "epochs=1"), "README.md", "exec"), {})
     assert (tmp_path / "models" / "parts" / "model.json").is_file()
+
+
+def test_images_in_every_form_give_the_same_predictions(user_run, tmp_path):
+    """Paths, PIL images, uint8 arrays [H, W, C] and uint8 tensors [C, H, W] are preprocessed alike."""
+    import torch
+
+    from fewgen.fitting import fit_classifier
+
+    folder, run = user_run
+    classifier = fit_classifier(run, tmp_path / "model")
+    paths = sorted((folder / "test").rglob("*.png"))
+    pictures = [Image.open(p).convert("RGB") for p in paths]
+    arrays = [np.asarray(p) for p in pictures]
+    tensors = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays if a.shape == arrays[0].shape])
+    expected = classifier.predict_proba(paths)
+    assert np.array_equal(classifier.predict_proba(pictures), expected)
+    assert np.array_equal(classifier.predict_proba(arrays), expected)
+    same_size = [i for i, a in enumerate(arrays) if a.shape == arrays[0].shape]
+    assert np.array_equal(classifier.predict_proba(tensors), expected[same_size])
+    assert classifier.predict(paths[0]).shape == (1,)
+    with pytest.raises(FewgenError, match="must be uint8"):
+        classifier.predict(np.zeros((8, 8), np.float32))
+
+
+def test_without_a_test_split_the_estimate_is_cross_validated(tmp_path, capsys):
+    folder = make_user_folder(tmp_path / "photos", test=0, unlabeled=4)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "pixels", "--image-size", "8"]) == 0
+    assert main(["fit", str(run), "--out", str(tmp_path / "model")]) == 0
+    estimate = json.loads((tmp_path / "model" / "model.json").read_text())["estimate"]
+    assert estimate["on"] == "5-fold cross-validation on the labeled images" and estimate["n"] == 12
+    assert estimate["accuracy"] >= 0.8  # dark vs bright, each labeled image held out once

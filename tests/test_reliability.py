@@ -146,3 +146,36 @@ def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
     err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--val-per-class", "1",
                                      "--baselines", "", "--heads", "logreg", "--no-progress"]))
     assert "now reads as 1x12x12 images" in err and "trained on 1x8x8" in err and files_under(run) == before
+
+
+WRITER = """
+import sys, itertools
+import torch
+from fewgen.atomic import save_tensors, write_json
+target = sys.argv[1]
+for i in itertools.count():
+    write_json(target + '/state.json', {'i': i, 'payload': 'x' * 2_000_000})
+    save_tensors(target + '/model.safetensors', {'w': torch.full((500_000,), float(i))}, {'i': str(i)})
+    if i == 0:
+        print('wrote', flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_sigkill_mid_write_leaves_whole_files(tmp_path, delay):
+    """A process killed while it rewrites a JSON file and a safetensors checkpoint in a loop leaves each target
+    whole (an earlier version, never a torn one): every write goes to a temporary file, then is renamed."""
+    import signal
+    import time
+
+    from safetensors.torch import load_file
+
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "wrote"
+    time.sleep(delay)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    state = json.loads((tmp_path / "state.json").read_text())
+    weights = load_file(tmp_path / "model.safetensors")["w"]
+    assert len(state["payload"]) == 2_000_000 and weights.shape == (500_000,) and (weights == weights[0]).all()
+    assert state["i"] >= int(weights[0]) >= state["i"] - 1  # the JSON is written first in each round

@@ -15,7 +15,7 @@ from fewgen.cli import main
 from fewgen.data.splits import validation_draw
 from fewgen.errors import FewgenError
 from fewgen.report.summary import summarise
-from fewgen.select import SelectConfig, choose, read_selection, run_selection
+from fewgen.select import SelectConfig, read_selection, run_selection
 
 FAST = SelectConfig(timesteps=(0, 100, 600), shots=2, seeds=2, heads=("logreg",), val_per_class=4, progress=False)
 

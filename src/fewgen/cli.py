@@ -17,9 +17,14 @@ import typer
 from fewgen.backbones import BACKBONES, FeatureSpec
 from fewgen.augment.glo import GLOConfig
 from fewgen.backbones.base import option_help
+from fewgen.baselines.fixmatch import FixMatchConfig
 from fewgen.baselines.resnet import ResNetConfig
 from fewgen.data import SourceOptions
 from fewgen.data.files import worker_sentence
+from fewgen.cli_model import fit, predict
+from fewgen.cli_options import (Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
+                                 PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
+                                 ValPerClass, alternatives, feature_specs, ints, key_values, names)
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig
 from fewgen.report.summary import format_table
@@ -42,72 +47,6 @@ def _backbone_options_help() -> str:
         parts.append(f"{name}: {described}")
     return ("Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' says what each does. Defaults — "
             + "; ".join(parts) + ".")
-
-
-def _ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise FewgenError(f"{option} takes comma-separated whole numbers like 1,2,4, got '{text}'") from None
-    if not values:
-        raise FewgenError(f"{option} is empty; give comma-separated whole numbers like 1,2,4")
-    return values
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _alternatives(text: str, option: str, convert=str) -> list[tuple]:
-    """``a+b,c`` -> ``[(a, b), (c,)]``: commas separate alternatives, ``+`` joins what is concatenated."""
-    try:
-        return [tuple(convert(v.strip()) for v in item.split("+") if v.strip()) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise FewgenError(f"{option} takes values like 50,350 or 50+350, got '{text}'") from None
-
-
-def _specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
-    """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
-    if parts and (timesteps or blocks):
-        raise FewgenError("--parts is for the vae and vqvae, --timesteps/--blocks for the ddpm; give one or the other")
-    if parts:
-        return [FeatureSpec(part=p, pool=pool, weights=weights or None) for p in _names(parts)]
-    if not (timesteps or blocks or pool != "mean" or weights):
-        return None
-    t_options = _alternatives(timesteps, "--timesteps", int) or [None]
-    b_options = _alternatives(blocks, "--blocks") or [None]
-    return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None) for t in t_options for b in b_options]
-
-
-def _key_values(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise FewgenError(f"--option takes KEY=VALUE, got '{pair}'")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
-Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
-Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
-Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
-Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn "
-                                          "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
-                                          "unlabeled pool: the train split minus the validation draw).")]
-Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch). Empty for none.")]
-PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
-Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
-PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standardises (global was chosen on the validation draw).")]
-ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
-ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
-Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
-Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")]
-FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (bf16 where native, else fp32), bf16, fp32.")]
-ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: side of the square images (default: the first labeled image's shorter side).")]
-Resize = Annotated[str, typer.Option(help="folder: data: crop (keep the aspect ratio: shorter side, then the centre, as torchvision's Resize + CenterCrop) or stretch.")]
-RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
 
 
 @app.command()
@@ -144,7 +83,7 @@ def pretrain(
     train.check()  # before the run folder is made
     if image_size is not None and image_size < 1:
         raise FewgenError(f"--image-size must be at least 1, got {image_size}")
-    config = run_pretrain(run, data, backbone, _key_values(option), train, SourceOptions(data_root, download, image_size, resize),
+    config = run_pretrain(run, data, backbone, key_values(option), train, SourceOptions(data_root, download, image_size, resize),
                           resume)
     if config is None:
         return  # not the main process: the main one reports
@@ -189,6 +128,7 @@ def evaluate(
     val_per_class: ValPerClass = 16,
     resnet_steps: ResnetSteps = ResNetConfig.steps,
     resnet_seeds: Annotated[Optional[int], typer.Option(help="Run ResNet-18 on the draws of seeds 0..N-1 only (it is the costly baseline). Default: every seed.")] = None,
+    fixmatch_steps: Annotated[int, typer.Option(help="FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test).")] = FixMatchConfig.steps,
     transductive: Annotated[bool, typer.Option("--transductive", help="Pool heads (umap, selftrain, propagate) also see the test images, unlabeled; their rows say data=test and are marked transductive.")] = False,
     backbone: RunBackbone = None,
     data_root: DataRoot = None,
@@ -198,11 +138,11 @@ def evaluate(
     """Fit heads on k labeled images per class (shots x seeds), run the baselines on the same draws, and report."""
     from fewgen.runs import evaluate as run_evaluate
 
-    cfg = EvalConfig(shots=_ints(shots, "--shots"), seeds=seeds, heads=_names(heads), baselines=_names(baselines),
+    cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class,
                      resnet=ResNetConfig(steps=resnet_steps), resnet_seeds=resnet_seeds, transductive=transductive,
-                     progress=progress)
-    specs = _specs(parts, timesteps, blocks, pool, weights)
+                     fixmatch=FixMatchConfig(steps=fixmatch_steps), progress=progress)
+    specs = feature_specs(parts, timesteps, blocks, pool, weights)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision)
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
@@ -228,8 +168,8 @@ def select_command(
     """Choose the diffusion timestep and blocks on the validation draw only (never the test split); 'evaluate' then uses the choice."""
     from fewgen.runs import select as run_select
 
-    cfg = SelectConfig(timesteps=_ints(timesteps, "--timesteps"), blocks=tuple(_alternatives(blocks, "--blocks")) or None,
-                       shots=shots, seeds=seeds, heads=_names(heads), val_per_class=val_per_class, pool=pool,
+    cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
+                       shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
                        weights=weights or None, progress=progress)
     chosen = run_select(run, cfg, backbone, SourceOptions(data_root, download), precision)
     spec = FeatureSpec.from_dict(chosen["spec"])
@@ -250,6 +190,7 @@ def augment(
     interpolation: Annotated[str, typer.Option(help="How cGLO samples between two codes of a class: slerp (the paper) or lerp (ablation).")] = "slerp",
     no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Ablation: fit the cGLO without its weak classifier (gamma=0).")] = False,
     no_noise: Annotated[bool, typer.Option("--no-noise", help="Ablation: no noise concatenated to the codes (noise_dim=0).")] = False,
+    fixmatch_steps: Annotated[int, typer.Option(help="FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test).")] = FixMatchConfig.steps,
     transductive: Annotated[bool, typer.Option("--transductive", help="The cGLO also reconstructs the unlabeled test images; rows are marked transductive.")] = False,
     unlabeled: Annotated[int, typer.Option(help="Unlabeled train images (outside every draw) the cGLO also reconstructs.")] = 0,
     val_per_class: ValPerClass = 16,
@@ -264,12 +205,12 @@ def augment(
     from fewgen.backbones.base import config_from_options
     from fewgen.runs import augment as run_augment
 
-    glo = config_from_options(GLOConfig, _key_values(option))
+    glo = config_from_options(GLOConfig, key_values(option))
     if no_classifier:
         glo.gamma = 0.0
     if no_noise:
         glo.noise_dim = 0
-    cfg = AugmentConfig(shots=_ints(shots, "--shots"), seeds=seeds, augmentations=_names(augmentations),
+    cfg = AugmentConfig(shots=ints(shots, "--shots"), seeds=seeds, augmentations=names(augmentations),
                         val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps, precision=precision), glo=glo,
                         interpolation=interpolation, transductive=transductive, unlabeled=unlabeled, progress=progress)
     run_augment(run, data, cfg, SourceOptions(data_root, download))
@@ -297,69 +238,8 @@ def report(
     typer.echo(f"report: {page}")
 
 
-@app.command()
-def fit(
-    run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain' (and, ideally, 'fewgen evaluate').")],
-    out: Annotated[Path, typer.Option(help="Model folder to create (safetensors and JSON, no pickle).")],
-    shots: Annotated[Optional[int], typer.Option(help="Built-in datasets: labeled images per class in the draw the classifier is fitted on. folder: data: default all labeled images.")] = None,
-    seed: Annotated[int, typer.Option(help="Which seeded draw (built-in datasets), and the head's seed.")] = 0,
-    head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg.")] = None,
-    precision: FeaturePrecision = "auto",
-    data_root: DataRoot = None,
-) -> None:
-    """Fit the final classifier on the run's labeled images (and its pool, for pool heads) and save it as a model folder."""
-    from fewgen.fitting import fit_classifier
-
-    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root), precision)
-    method, estimate = classifier.info["method"], classifier.info["estimate"]
-    shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
-    typer.echo(f"fitted {classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name} on "
-               f"{classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by {method['chosen_by']}\n"
-               f"held-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
-
-
-@app.command()
-def predict(
-    model: Annotated[Path, typer.Argument(help="Model folder made by 'fewgen fit'.")],
-    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
-    out: Annotated[Optional[Path], typer.Option(help="Write rows to this .csv or .jsonl file (default: CSV on standard output).")] = None,
-    top: Annotated[int, typer.Option(help="How many of the most probable classes each row lists.")] = 3,
-    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader processes decoding files (default: up to 4).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first file that cannot be read (exit code 2).")] = False,
-) -> None:
-    """Classify images: one row per file (path, class, probability, top classes, error); exit code 1 if any file failed."""
-    from fewgen.atomic import atomic_path
-    from fewgen.classifier import load_classifier
-    from fewgen.predict import COLUMNS, format_row, list_images, output_kind, predict_rows
-
-    kind = output_kind(out)
-    for option, value in (("--top", top), ("--batch-size", batch_size)):
-        if value < 1:
-            raise FewgenError(f"{option} must be at least 1, got {value}")
-    classifier = load_classifier(model)
-    files = list_images(paths)
-    started, failed = time.perf_counter(), 0
-
-    def write(stream) -> int:
-        bad = 0
-        if kind == "csv":
-            stream.write(",".join(COLUMNS) + "\n")
-        for row in predict_rows(classifier, files, top, batch_size, workers, strict):
-            bad += bool(row["error"])
-            stream.write(format_row(row, kind))
-        return bad
-
-    if out is None:
-        failed = write(sys.stdout)
-    else:
-        with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
-            failed = write(stream)
-    seconds = time.perf_counter() - started
-    typer.echo(f"{len(files) - failed} of {len(files)} images classified, {failed} could not be read, in {seconds:.1f}s"
-               + (f"; rows in {out}" if out else ""), err=True)
-    if failed:
-        raise typer.Exit(1)
+app.command()(fit)
+app.command()(predict)
 
 
 @app.command()

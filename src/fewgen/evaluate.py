@@ -27,16 +27,19 @@ from fewgen import __version__
 from fewgen.atomic import append_jsonl
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
+from fewgen.baselines.fixmatch import FixMatchBaseline, FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
+from fewgen.data.files import ImageFiles
 from fewgen.data.sources import Source
 from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
-from fewgen.heads.base import SCALINGS
+from fewgen.heads.scaling import SCALINGS
 from fewgen.rundir import RESULTS_FILE
 
-BASELINES = ("pixels", "resnet18")
+BASELINES = ("pixels", "resnet18", "fixmatch")
+DEFAULT_BASELINES = ("pixels", "resnet18")  # fixmatch only when asked: it is costly on a CPU
 HEAD_DEFAULTS = {"scaling": "feature"}
 DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
@@ -54,13 +57,14 @@ class EvalConfig:
     shots: tuple[int, ...] = (1, 2, 5, 10)
     seeds: int = 5
     heads: tuple[str, ...] = ("mlp", "logreg", "knn")
-    baselines: tuple[str, ...] = BASELINES
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
     val_per_class: int = 16
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     resnet_seeds: int | None = None  # ResNet-18 on seeds 0..resnet_seeds-1 only (its cost); None: every seed
+    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
     progress: bool = True
 
@@ -76,6 +80,10 @@ class EvalConfig:
                 raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
         if self.seeds < 1:
             raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.resnet.steps < 1:
+            raise FewgenError(f"--resnet-steps must be at least 1, got {self.resnet.steps}")
+        if self.fixmatch.steps < 1:
+            raise FewgenError(f"--fixmatch-steps must be at least 1, got {self.fixmatch.steps}")
         if self.resnet_seeds is not None and not 1 <= self.resnet_seeds <= self.seeds:
             raise FewgenError(f"--resnet-seeds must lie in 1..--seeds ({self.seeds}), got {self.resnet_seeds}")
 
@@ -234,16 +242,33 @@ class Evaluation:
             rows.append(row)
         return rows
 
-    def classifier_row(self, method: str, spec: dict, model: ResNetBaseline, idx: np.ndarray, shots: int, seed: int) -> dict:
-        """Fit a classifier trained end to end (e.g. ResNet-18) on draw ``idx``; its row on test and validation."""
+    def run_fixmatch(self) -> list[dict]:
+        """FixMatch on each labeled draw plus the pool (the train split minus the validation draw); rows say data=pool."""
+        rows = []
+        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="fixmatch", disable=not self.cfg.progress, leave=False):
+            model = FixMatchBaseline(self.cfg.fixmatch, self.source.hflip_preserves_label, seed)
+            row = self.classifier_row("fixmatch", self.cfg.fixmatch.spec(), model, idx, shots, seed, pool=self.pool)
+            append_jsonl(self.run_dir / RESULTS_FILE, [row])
+            rows.append(row)
+        return rows
+
+    def classifier_row(self, method: str, spec: dict, model: ResNetBaseline, idx: np.ndarray, shots: int, seed: int,
+                       pool: np.ndarray | None = None) -> dict:
+        """Fit a classifier trained end to end (e.g. ResNet-18) on draw ``idx`` (and, for a semi-supervised one, the
+        pool's train indices ``pool``); its row on test and validation."""
         images = self.source.train.images
         t0 = time.perf_counter()
-        model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
+        if pool is None:
+            model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
+        else:
+            pool_images = images.take(pool) if isinstance(images, ImageFiles) else images[torch.as_tensor(pool)]
+            model.fit(images[torch.as_tensor(idx)], self.y_train[idx], pool_images)
         t1 = time.perf_counter()
         pred = model.predict(self.test.images)
         t2 = time.perf_counter()
         val_pred = model.predict(images[torch.as_tensor(self.draws.val)]) if len(self.draws.val) else np.empty(0)
-        return self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
+        row = self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
+        return row if pool is None else row | {"data": "pool"}
 
     def run_baselines(self) -> list[dict]:
         rows = []
@@ -251,6 +276,8 @@ class Evaluation:
             rows += self.run_pixels()
         if "resnet18" in self.cfg.baselines:
             rows += self.run_resnet()
+        if "fixmatch" in self.cfg.baselines:
+            rows += self.run_fixmatch()
         return rows
 
 

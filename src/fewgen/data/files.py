@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from fewgen.data.preprocess import Preprocess, open_image  # noqa: F401 (open_image: re-exported)
+from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 
 

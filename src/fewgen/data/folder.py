@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from fewgen.data.files import ImageFiles
 from fewgen.data.preprocess import Preprocess, is_gray, open_image
-from fewgen.data.sources import UNLABELED, ImageSet, Source
+from fewgen.data.sources import UNLABELED, ImageSet, Source, SourceOptions, register_prefix
 from fewgen.errors import FewgenError, FewgenWarning
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -150,3 +150,8 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
         warnings.warn(f"left out {len(listing.hidden)} hidden files or folders and {len(listing.other)} files that are not "
                       f"images by their suffix ({', '.join(sorted(IMAGE_SUFFIXES))}) under {path}", FewgenWarning, stacklevel=2)
     return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes=notes)
+
+
+@register_prefix("folder:")
+def _load_folder_source(path: str, options: SourceOptions) -> Source:
+    return load_folder(Path(path), options.image_size, options.resize)

@@ -102,19 +102,26 @@ def register_source(name: str) -> Callable[[SourceLoader], SourceLoader]:
     return decorator
 
 
+PrefixLoader = Callable[[str, SourceOptions], Source]
+PREFIXED: dict[str, PrefixLoader] = {}  # e.g. 'folder:' -> the loader of folder:PATH
+
+
+def register_prefix(prefix: str) -> Callable[[PrefixLoader], PrefixLoader]:
+    """Register a loader of names ``PREFIX...`` (it gets the rest of the name and the options)."""
+    def decorator(loader: PrefixLoader) -> PrefixLoader:
+        PREFIXED[prefix] = loader
+        return loader
+
+    return decorator
+
+
 def load_source(name: str, options: SourceOptions | None = None) -> Source:
     """Load a source by registry name, or ``folder:PATH`` for a user's image folder."""
     options = options or SourceOptions()
-    if name.startswith("folder:"):
-        from fewgen.data.folder import load_folder
-
-        return load_folder(Path(name.removeprefix("folder:")), options.image_size, options.resize)
+    for prefix, loader in PREFIXED.items():
+        if name.startswith(prefix):
+            return loader(name.removeprefix(prefix), options)
     if name not in SOURCES:
-        known = ", ".join(sorted(SOURCES) + ["folder:PATH"])
+        known = ", ".join(sorted(SOURCES) + [f"{prefix}PATH" for prefix in PREFIXED])
         raise FewgenError(f"unknown dataset '{name}'; use one of: {known}")
     return SOURCES[name](options)
-
-
-# Importing the modules registers their sources.
-from fewgen.data import digits as _digits  # noqa: E402,F401
-from fewgen.data import torchvision_sources as _tv  # noqa: E402,F401

@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 from fewgen.errors import FewgenError
 from fewgen.heads import HEADS, make_head
-from fewgen.heads.base import GlobalScaler, StandardisedHead, TorchHead
+from fewgen.heads.base import StandardisedHead, TorchHead
+from fewgen.heads.scaling import GlobalScaler
 from fewgen.heads.pool import PoolMemory, PoolSpace
 from fewgen.heads.semi import PoolHead
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from fewgen.atomic import save_npy
 from fewgen.errors import FewgenError
+from fewgen.heads.scaling import make_scaler
 
 UNLABELED = -1
 SPACES = ("features", "umap")
@@ -120,8 +121,6 @@ class PoolSpace:
 
     def fit(self, X: np.ndarray) -> np.ndarray:
         """Fit on the pool ``X [N, D]``; returns its coordinates ``[N, D']`` in this space."""
-        from fewgen.heads.base import make_scaler
-
         self.pool_digest_ = digest(X)
         self.scaler_ = self.memory.object(f"scaler-{self.scaling}-{self.pool_digest_}", lambda: make_scaler(self.scaling).fit(X))
         if self.space == "features":

@@ -13,7 +13,8 @@ from fewgen.atomic import save_figure  # noqa: E402
 from fewgen.evaluate import method_name  # noqa: E402
 from fewgen.report.summary import best_by_validation, summarise, sweep_table  # noqa: E402
 
-BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":")}
+BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":"),
+                  "fixmatch": dict(color="black", linestyle="-.")}
 
 
 def _line_with_band(ax, x: list, mean: list[float], half: list[float], label: str, **style) -> None:

@@ -1,0 +1,78 @@
+"""``fewgen fit`` and ``fewgen predict``: the commands that hand a user a classifier and run it (registered on the
+app in :mod:`fewgen.cli`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fewgen.cli_options import DataRoot, FeaturePrecision
+from fewgen.data import SourceOptions
+from fewgen.errors import FewgenError
+
+
+def fit(
+    run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain' (and, ideally, 'fewgen evaluate').")],
+    out: Annotated[Path, typer.Option(help="Model folder to create (safetensors and JSON, no pickle).")],
+    shots: Annotated[Optional[int], typer.Option(help="Built-in datasets: labeled images per class in the draw the classifier is fitted on. folder: data: default all labeled images.")] = None,
+    seed: Annotated[int, typer.Option(help="Which seeded draw (built-in datasets), and the head's seed.")] = 0,
+    head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg.")] = None,
+    precision: FeaturePrecision = "auto",
+    data_root: DataRoot = None,
+) -> None:
+    """Fit the final classifier on the run's labeled images (and its pool, for pool heads) and save it as a model folder."""
+    from fewgen.fitting import fit_classifier
+
+    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root), precision)
+    method, estimate = classifier.info["method"], classifier.info["estimate"]
+    shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
+    typer.echo(f"fitted {classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name} on "
+               f"{classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by {method['chosen_by']}\n"
+               f"held-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model folder made by 'fewgen fit'.")],
+    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    out: Annotated[Optional[Path], typer.Option(help="Write rows to this .csv or .jsonl file (default: CSV on standard output).")] = None,
+    top: Annotated[int, typer.Option(help="How many of the most probable classes each row lists.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader processes decoding files (default: up to 4).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first file that cannot be read (exit code 2).")] = False,
+) -> None:
+    """Classify images: one row per file (path, class, probability, top classes, error); exit code 1 if any file failed."""
+    from fewgen.atomic import atomic_path
+    from fewgen.classifier import load_classifier
+    from fewgen.predict import COLUMNS, format_row, list_images, output_kind, predict_rows
+
+    kind = output_kind(out)
+    for option, value in (("--top", top), ("--batch-size", batch_size)):
+        if value < 1:
+            raise FewgenError(f"{option} must be at least 1, got {value}")
+    classifier = load_classifier(model)
+    files = list_images(paths)
+    started, failed = time.perf_counter(), 0
+
+    def write(stream) -> int:
+        bad = 0
+        if kind == "csv":
+            stream.write(",".join(COLUMNS) + "\n")
+        for row in predict_rows(classifier, files, top, batch_size, workers, strict):
+            bad += bool(row["error"])
+            stream.write(format_row(row, kind))
+        return bad
+
+    if out is None:
+        failed = write(sys.stdout)
+    else:
+        with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
+            failed = write(stream)
+    seconds = time.perf_counter() - started
+    typer.echo(f"{len(files) - failed} of {len(files)} images classified, {failed} could not be read, in {seconds:.1f}s"
+               + (f"; rows in {out}" if out else ""), err=True)
+    if failed:
+        raise typer.Exit(1)

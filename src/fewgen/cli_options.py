@@ -1,0 +1,78 @@
+"""The command line's shared option types and the parsers of their text (imported by :mod:`fewgen.cli` and
+:mod:`fewgen.cli_model`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fewgen.backbones import FeatureSpec
+from fewgen.errors import FewgenError
+
+
+def ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise FewgenError(f"{option} takes comma-separated whole numbers like 1,2,4, got '{text}'") from None
+    if not values:
+        raise FewgenError(f"{option} is empty; give comma-separated whole numbers like 1,2,4")
+    return values
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def alternatives(text: str, option: str, convert=str) -> list[tuple]:
+    """``a+b,c`` -> ``[(a, b), (c,)]``: commas separate alternatives, ``+`` joins what is concatenated."""
+    try:
+        return [tuple(convert(v.strip()) for v in item.split("+") if v.strip()) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise FewgenError(f"{option} takes values like 50,350 or 50+350, got '{text}'") from None
+
+
+def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
+    """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
+    if parts and (timesteps or blocks):
+        raise FewgenError("--parts is for the vae and vqvae, --timesteps/--blocks for the ddpm; give one or the other")
+    if parts:
+        return [FeatureSpec(part=p, pool=pool, weights=weights or None) for p in names(parts)]
+    if not (timesteps or blocks or pool != "mean" or weights):
+        return None
+    t_options = alternatives(timesteps, "--timesteps", int) or [None]
+    b_options = alternatives(blocks, "--blocks") or [None]
+    return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None) for t in t_options for b in b_options]
+
+
+def key_values(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise FewgenError(f"--option takes KEY=VALUE, got '{pair}'")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
+Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
+Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
+Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
+Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn "
+                                          "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
+                                          "unlabeled pool: the train split minus the validation draw).")]
+Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch), fixmatch (ResNet-18 with FixMatch on the draw plus the unlabeled pool; costly on a CPU, so only when named). Empty for none.")]
+PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
+Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
+PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standardises (global was chosen on the validation draw).")]
+ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
+ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
+Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")]
+FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (bf16 where native, else fp32), bf16, fp32.")]
+ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: side of the square images (default: the first labeled image's shorter side).")]
+Resize = Annotated[str, typer.Option(help="folder: data: crop (keep the aspect ratio: shorter side, then the centre, as torchvision's Resize + CenterCrop) or stretch.")]
+RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
