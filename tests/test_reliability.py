@@ -179,3 +179,18 @@ def test_sigkill_mid_write_leaves_whole_files(tmp_path, delay):
     weights = load_file(tmp_path / "model.safetensors")["w"]
     assert len(state["payload"]) == 2_000_000 and weights.shape == (500_000,) and (weights == weights[0]).all()
     assert state["i"] >= int(weights[0]) >= state["i"] - 1  # the JSON is written first in each round
+
+
+@pytest.mark.parametrize("option, value, wanted", [
+    ("--seeds", "0", "--seeds must be at least 1"),
+    ("--resnet-steps", "0", "--resnet-steps must be at least 1"),
+    ("--fixmatch-steps", "-3", "--fixmatch-steps must be at least 1"),
+    ("--baselines", "mixmatch", "unknown baseline 'mixmatch'"),
+])
+def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, capsys, option, value, wanted):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    capsys.readouterr()
+    before = files_under(run)
+    err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", option, value, "--no-progress"]))
+    assert wanted in err and files_under(run) == before

@@ -66,6 +66,8 @@ def pretrain(
         help="Also checkpoint every this many steps (default: at the end of each epoch only).")] = None,
     workers: Annotated[Optional[int], typer.Option(
         help="DataLoader processes decoding image files (default: none for data in memory, up to 4 for folder: data).")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on a GPU for long runs).")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Channels-last memory order for the convolutions (often faster with bf16 on a GPU).")] = False,
     image_size: ImageSize = None,
     resize: Resize = "crop",
     data_root: DataRoot = None,
@@ -79,7 +81,8 @@ def pretrain(
     from fewgen.runs import pretrain as run_pretrain
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
-                        progress=progress, checkpoint_every=checkpoint_every, workers=workers)
+                        progress=progress, checkpoint_every=checkpoint_every, workers=workers, compile=compile,
+                        channels_last=channels_last)
     train.check()  # before the run folder is made
     if image_size is not None and image_size < 1:
         raise FewgenError(f"--image-size must be at least 1, got {image_size}")

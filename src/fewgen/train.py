@@ -55,6 +55,8 @@ class TrainConfig:
     cpu: bool = False  # force the CPU even where a GPU is present
     checkpoint_every: int | None = None  # also checkpoint every this many steps; None: at the end of each epoch only
     workers: int | None = None  # DataLoader processes that decode batches; None: fewgen.data.files.default_workers
+    compile: bool = False  # torch.compile the training step (TorchInductor); weights and checkpoints are unchanged
+    channels_last: bool = False  # keep conv weights (and so activations) in channels-last memory order (NHWC)
 
     def check(self) -> None:
         """One sentence for the first setting out of range (before any work is done or anything is written)."""
@@ -220,10 +222,7 @@ class Trainer:
         """Train on minibatches of a map-style ``dataset`` whose items are tuples of tensors; returns a summary
         (seconds, steps, epochs, final_loss, mixed_precision, history, processes, resumed_from_step)."""
         cfg = self.config
-        if cfg.schedule not in ("constant", "cosine"):
-            raise FewgenError(f"--schedule must be constant or cosine, got '{cfg.schedule}'")
-        if cfg.checkpoint_every is not None and cfg.checkpoint_every < 1:
-            raise FewgenError(f"--checkpoint-every must be a positive number of steps, got {cfg.checkpoint_every}")
+        cfg.check()
         phases = training_phases(self.model)
         accelerator = make_accelerator(cfg.precision, cfg.cpu, find_unused_parameters=len(phases) > 1)
         world, rank = accelerator.num_processes, accelerator.process_index
@@ -234,12 +233,16 @@ class Trainer:
         steps_per_epoch = len(dataset) // batch_size
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # before the optimizers see the parameters
         optimizers = [self._optimizer(phase, accelerator) for phase in phases]
         schedulers = [self._scheduler(opt, total_steps) for opt in optimizers]
         plan = {"batch_size": batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "schedule": cfg.schedule}
         step, history, totals = self._restore(phases, optimizers, schedulers, plan) if resume else (0, [], {})
         resumed_from = step
         loss_of, *opts = accelerator.prepare(_LossOf(self.model), *optimizers)
+        if cfg.compile:
+            loss_of = torch.compile(loss_of)  # wraps the step; self.model (what is saved) stays the plain module
         after_step = getattr(self.model, "after_optimizer_step", None)  # e.g. an EMA update
         started, last_loss = time.perf_counter(), float("nan")
         bar = tqdm(total=total_steps, initial=step, desc=self.tag, disable=not cfg.progress or not accelerator.is_main_process,
