@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +104,9 @@ def test_the_model_folder_holds_only_safetensors_and_json(user_run, tmp_path):
     assert main(["fit", str(run), "--out", str(model), "--head", "propagate"]) == 0
     files = [p for p in model.rglob("*") if p.is_file()]
     assert files and {p.suffix for p in files} <= {".safetensors", ".json"}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o666 & ~umask}  # as plain files, not safetensors' 0600
     assert {p.name for p in files} >= {"model.json", "head.safetensors", "head.json"}
     meta = json.loads((model / "model.json").read_text())
     assert meta["data"] == "pool" and meta["n_pool"] == 10 + 1 + 1 + 24  # labeled, rgba, rotated, unlabeled

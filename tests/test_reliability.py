@@ -194,3 +194,17 @@ def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, cap
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", option, value, "--no-progress"]))
     assert wanted in err and files_under(run) == before
+
+
+def test_safetensors_files_get_the_permissions_of_plain_files(tmp_path):
+    """safetensors recreates its file with mode 0600; checkpoints must be readable like every other file."""
+    import stat
+
+    import torch
+
+    from fewgen.atomic import save_tensors, write_json
+
+    save_tensors(tmp_path / "w.safetensors", {"w": torch.zeros(3)}, {})
+    write_json(tmp_path / "c.json", {})
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert len(modes) == 1 and modes.pop() & 0o044 == 0o666 & ~os.umask(os.umask(0)) & 0o044

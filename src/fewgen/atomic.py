@@ -81,6 +81,12 @@ def save_tensors(target: str | Path, tensors: dict[str, torch.Tensor], metadata:
     contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_path(target) as tmp:
         save_file(contiguous, str(tmp), metadata=metadata)
+        plain_permissions(tmp)  # safetensors recreates the file with mode 0600
+
+
+def plain_permissions(path: str | Path) -> None:
+    """Give ``path`` the permissions a plain ``open()`` would (0666 less the umask)."""
+    os.chmod(path, 0o666 & ~_UMASK)
 
 
 def append_jsonl(target: str | Path, rows: list[dict]) -> None:

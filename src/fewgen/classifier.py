@@ -30,7 +30,7 @@ from PIL import Image
 from safetensors.numpy import load_file, save_file
 
 from fewgen import __version__
-from fewgen.atomic import atomic_folder, write_json
+from fewgen.atomic import atomic_folder, plain_permissions, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
@@ -123,9 +123,13 @@ class Classifier:
         arrays, meta = head_state(self.head_name, self.head)
         with atomic_folder(folder) as tmp:
             shutil.copytree(backbone_dir, tmp / BACKBONE_DIR, ignore=shutil.ignore_patterns(".*"))
+            for copied in (tmp / BACKBONE_DIR).rglob("*"):
+                if copied.is_file():
+                    plain_permissions(copied)  # readable by whoever may read the model folder
             if checkpoint_hash(tmp / BACKBONE_DIR) != self.checkpoint:
                 raise FewgenError(f"the backbone in {backbone_dir} changed while it was copied; run 'fewgen fit' again")
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp / HEAD_ARRAYS)
+            plain_permissions(tmp / HEAD_ARRAYS)
             write_json(tmp / HEAD_META, meta)
             write_json(tmp / MODEL_FILE, {
                 "fewgen_version": __version__, "checkpoint": self.checkpoint, "backbone": self.backbone.name,
