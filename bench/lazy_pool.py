@@ -62,9 +62,9 @@ def peak_rss(command: list[str]) -> tuple[float, float, str]:
 EXTRACT = """
 import sys, time, numpy as np
 from fewgen.features import FeatureCache
-from fewgen.runs import _open_run
+from fewgen.runs import open_run
 from pathlib import Path
-backbone, checkpoint, source = _open_run(Path(sys.argv[1]), None, None, "auto")
+backbone, checkpoint, source = open_run(Path(sys.argv[1]), None, None, "auto")
 t0 = time.perf_counter()
 f = FeatureCache(sys.argv[1]).get(backbone, checkpoint, backbone.default_specs()[0], "train", np.arange(len(source.train)),
                                   source.train.images, mmap=True)

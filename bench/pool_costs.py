@@ -16,7 +16,7 @@ from fewgen.evaluate import EvalConfig, make_draws
 from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.pool import PoolSpace
-from fewgen.runs import _open_run
+from fewgen.runs import open_run
 from fewgen.data.splits import pool_targets, unlabeled_pool
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -26,7 +26,7 @@ parser.add_argument("--scaling", default="feature")
 args = parser.parse_args()
 flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
 print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512")
-backbone, checkpoint, source = _open_run(args.run, None, None, "auto")
+backbone, checkpoint, source = open_run(args.run, None, None, "auto")
 spec = FeatureSpec(part=args.part) if args.part else backbone.default_specs()[0]
 draws = make_draws(source, EvalConfig(shots=(1,), seeds=1))
 pool = unlabeled_pool(source.train.labels, exclude=draws.val)

@@ -147,6 +147,17 @@ def test_a_model_folder_from_another_version_or_with_changed_weights_is_refused(
     assert "not to the checkpoint" in capsys.readouterr().err
 
 
+def test_predict_on_nothing_or_a_missing_path_is_one_sentence(user_run, tmp_path, capsys):
+    _, run = user_run
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model)]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(model), str(tmp_path / "empty")]) == 2
+    assert "no image files" in capsys.readouterr().err
+    assert main(["predict", str(model), str(tmp_path / "nowhere.png")]) == 2
+    assert "nowhere.png does not exist" in capsys.readouterr().err
+
+
 def test_strict_stops_at_the_first_bad_file(user_run, tmp_path, capsys):
     folder, run = user_run
     model = tmp_path / "model"

@@ -35,6 +35,7 @@ from fewgen.heads import HEADS, make_head, uses_pool
 from fewgen.heads.export import NOT_EXPORTABLE, exportable
 from fewgen.report.summary import read_rows
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
+from fewgen.runs import open_run
 
 DEFAULT_HEAD = "logreg"
 VAL_PER_CLASS = 16  # evaluate's default validation draw, kept out of a built-in dataset's draw as there
@@ -109,14 +110,13 @@ def preprocess_of(source: Source) -> Preprocess:
 def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int = 0, head: str | None = None,
                    source_options: SourceOptions | None = None, precision: str = "auto") -> Classifier:
     """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier."""
-    from fewgen.runs import _open_run
-
     run_dir, out = Path(run_dir), Path(out)
     with run_lock(run_dir):  # fit writes the run's feature cache
-        return _fit(run_dir, out, shots, seed, head, source_options, precision, _open_run)
+        return _fit(run_dir, out, shots, seed, head, source_options, precision)
 
 
-def _fit(run_dir: Path, out: Path, shots, seed, head, source_options, precision, open_run) -> Classifier:
+def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | None, source_options: SourceOptions | None,
+         precision: str) -> Classifier:
     if out.exists():
         raise FewgenError(f"{out} already exists; choose a new --out folder for the model")
     started = time.perf_counter()

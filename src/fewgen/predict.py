@@ -21,7 +21,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fewgen.classifier import Classifier
-from fewgen.data.files import worker_sentence
 from fewgen.data.folder import IMAGE_SUFFIXES
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
@@ -41,6 +40,9 @@ def list_images(paths: list[Path]) -> list[Path]:
             found.append(path)
         else:
             raise FewgenError(f"{path} does not exist; give image files or folders of images")
+    if not found:
+        raise FewgenError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(map(str, paths))}; "
+                          "give image files or folders of images")
     return found
 
 
@@ -75,7 +77,7 @@ def predict_rows(classifier: Classifier, paths: list[Path], top: int = 3, batch_
         for i, _, error in items:
             if error:
                 if strict:
-                    raise FewgenError(worker_sentence(FewgenError(error)))
+                    raise FewgenError(error)
                 yield {"path": str(paths[i]), "class": None, "probability": None, "top": [], "error": error}
                 continue
             p = by_index[i]

@@ -117,7 +117,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     return run_config
 
 
-def _open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
+def open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
     """The run's backbone (with its feature precision), checkpoint hash and data source."""
     run_config = read_run_config(run_dir)
     if run_config.get("backbone") == "cglo":
@@ -145,7 +145,7 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
              source_options: SourceOptions | None = None, precision: str = "auto") -> list[dict]:
     """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
     run_dir = Path(run_dir)
-    backbone, checkpoint, source = _open_run(run_dir, expected_backbone, source_options, precision)
+    backbone, checkpoint, source = open_run(run_dir, expected_backbone, source_options, precision)
     specs = specs or default_specs(run_dir, backbone, checkpoint)
     evaluation = Evaluation(run_dir, source, cfg)
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
@@ -163,7 +163,7 @@ def select(run_dir: Path, cfg: SelectConfig, expected_backbone: str | None = Non
            source_options: SourceOptions | None = None, precision: str = "auto") -> dict:
     """Sweep timesteps and blocks on the validation draw; store the choice in ``RUN/selection.json``."""
     run_dir = Path(run_dir)
-    backbone, checkpoint, source = _open_run(run_dir, expected_backbone, source_options, precision)
+    backbone, checkpoint, source = open_run(run_dir, expected_backbone, source_options, precision)
     return run_selection(run_dir, backbone, checkpoint, source, cfg)
 
 
