@@ -64,13 +64,18 @@ class Classifier:
         return np.asarray(self.class_names)
 
     # -- images in, features out -------------------------------------------------
+    @staticmethod
+    def _as_list(images) -> list:
+        """One image or many (a list, an iterable, a 4-D array or tensor) -> a list of single images."""
+        if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim == 4:
+            return list(images)
+        if isinstance(images, (list, tuple)) or _is_iterable_of_images(images):
+            return list(images)
+        return [images]
+
     def to_batch(self, images) -> torch.Tensor:
         """Any of the accepted forms (one image or many) -> uint8 ``[N, C, H, W]``, preprocessed."""
-        if isinstance(images, torch.Tensor) and images.ndim == 4 or isinstance(images, np.ndarray) and images.ndim == 4:
-            images = list(images)
-        elif not isinstance(images, (list, tuple)) and not _is_iterable_of_images(images):
-            images = [images]
-        arrays = [self._one(image) for image in images]
+        arrays = [self._one(image) for image in self._as_list(images)]
         if not arrays:
             return torch.empty((0, self.preprocess.channels, self.preprocess.size[1], self.preprocess.size[0]), dtype=torch.uint8)
         return torch.from_numpy(np.stack(arrays))
@@ -93,15 +98,14 @@ class Classifier:
         return self.preprocess(Image.fromarray(np.ascontiguousarray(array)))
 
     def features(self, images) -> np.ndarray:
-        """float32 ``[N, D]``: the backbone's features of the images, in batches of 64."""
-        batch = self.to_batch(images)
-        chunks = [self.backbone.features(batch[i : i + BATCH], self.spec) for i in range(0, len(batch), BATCH)]
+        """float32 ``[N, D]``: the backbone's features of the images, decoded and read in batches of 64."""
+        items = self._as_list(images)
+        chunks = [self.backbone.features(self.to_batch(items[i : i + BATCH]), self.spec) for i in range(0, len(items), BATCH)]
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
 
     def predict_proba(self, images) -> np.ndarray:
         """``[N, C]`` class probabilities, columns in the order of :attr:`classes_`."""
-        proba = self.proba_of_features(self.features(images))
-        return proba
+        return self.proba_of_features(self.features(images))
 
     def proba_of_features(self, features: np.ndarray) -> np.ndarray:
         """``[N, C]`` from features ``[N, D]`` (columns: every class, also one the head never saw)."""
