@@ -17,13 +17,14 @@ import numpy as np
 
 from fewgen.atomic import atomic_path
 from fewgen.backbones.base import BACKBONES, FeatureSpec
-from fewgen.data import SourceOptions, load_source
+from fewgen.data import load_source
 from fewgen.errors import FewgenError
 from fewgen.evaluate import BASELINES, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
 from fewgen.report.summary import best_per_backbone, cglo_method, crossover, data_use, paired_table, summarise
+from fewgen.rundir import stored_source_options
 from fewgen.stats import ci_excludes_zero
 
 
@@ -219,8 +220,7 @@ def _test_labels(run: RunRecord) -> tuple[np.ndarray, list[str]] | None:
     if stored is not None:
         return stored
     try:  # runs evaluated before labels were cached: read them from the dataset, if it is still there
-        root = run.config.get("data_root")
-        source = load_source(run.dataset, SourceOptions(Path(root) if root else None))
+        source = load_source(run.dataset, stored_source_options(run.config))
         return source.require_test().labels.numpy(), source.class_names
     except FewgenError:
         return None
