@@ -13,7 +13,7 @@ import torch
 from fewgen.backbones import load_backbone
 from fewgen.data import load_source
 from fewgen.features import extract_features
-from fewgen.runs import read_run_config
+from fewgen.rundir import read_run_config
 
 run = Path(sys.argv[1])
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2048

@@ -13,7 +13,7 @@ from fewgen.backbones import FeatureSpec, load_backbone
 from fewgen.backbones.base import checkpoint_hash
 from fewgen.data import load_source
 from fewgen.features import FeatureCache
-from fewgen.runs import read_run_config
+from fewgen.rundir import read_run_config
 from fewgen.select import SelectionDraws
 from fewgen.stats import mean_ci
 

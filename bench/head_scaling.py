@@ -18,7 +18,7 @@ from fewgen.backbones.base import FeatureSpec
 from fewgen.data import load_source
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.heads import make_head
-from fewgen.runs import read_run_config
+from fewgen.rundir import read_run_config
 
 run = Path(sys.argv[1])
 shots = tuple(int(k) for k in (sys.argv[2] if len(sys.argv) > 2 else "1,2,4,16").split(","))

@@ -64,6 +64,14 @@ def user_run(tmp_path_factory) -> tuple[Path, Path]:
     return folder, run
 
 
+@pytest.fixture(scope="module")
+def default_model(user_run, tmp_path_factory) -> Path:
+    """``fewgen fit`` with the default head, for the tests that only read the model folder."""
+    model = tmp_path_factory.mktemp("models") / "default"
+    assert main(["fit", str(user_run[1]), "--out", str(model)]) == 0
+    return model
+
+
 def test_folder_to_model_to_predictions_in_a_fresh_process(user_run, tmp_path, capsys):
     folder, run = user_run
     config = json.loads((run / "config.json").read_text())
@@ -147,10 +155,8 @@ def test_a_model_folder_from_another_version_or_with_changed_weights_is_refused(
     assert "not to the checkpoint" in capsys.readouterr().err
 
 
-def test_predict_on_nothing_or_a_missing_path_is_one_sentence(user_run, tmp_path, capsys):
-    _, run = user_run
-    model = tmp_path / "model"
-    assert main(["fit", str(run), "--out", str(model)]) == 0
+def test_predict_on_nothing_or_a_missing_path_is_one_sentence(default_model, tmp_path, capsys):
+    model = default_model
     (tmp_path / "empty").mkdir()
     assert main(["predict", str(model), str(tmp_path / "empty")]) == 2
     assert "no image files" in capsys.readouterr().err
@@ -158,10 +164,8 @@ def test_predict_on_nothing_or_a_missing_path_is_one_sentence(user_run, tmp_path
     assert "nowhere.png does not exist" in capsys.readouterr().err
 
 
-def test_strict_stops_at_the_first_bad_file(user_run, tmp_path, capsys):
-    folder, run = user_run
-    model = tmp_path / "model"
-    assert main(["fit", str(run), "--out", str(model)]) == 0
+def test_strict_stops_at_the_first_bad_file(user_run, default_model, tmp_path, capsys):
+    folder, model = user_run[0], default_model
     out = tmp_path / "p.jsonl"
     assert main(["predict", str(model), str(folder / "unlabeled"), "--strict", "--out", str(out)]) == 2
     assert "corrupt.png" in capsys.readouterr().err and not out.exists()  # nothing half-written
@@ -203,14 +207,14 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "models" / "parts" / "model.json").is_file()
 
 
-def test_images_in_every_form_give_the_same_predictions(user_run, tmp_path):
+def test_images_in_every_form_give_the_same_predictions(user_run, default_model):
     """Paths, PIL images, uint8 arrays [H, W, C] and uint8 tensors [C, H, W] are preprocessed alike."""
     import torch
 
-    from fewgen.fitting import fit_classifier
+    from fewgen.classifier import load_classifier
 
-    folder, run = user_run
-    classifier = fit_classifier(run, tmp_path / "model")
+    folder = user_run[0]
+    classifier = load_classifier(default_model)
     paths = sorted((folder / "test").rglob("*.png"))
     pictures = [Image.open(p).convert("RGB") for p in paths]
     arrays = [np.asarray(p) for p in pictures]

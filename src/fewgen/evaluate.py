@@ -29,7 +29,6 @@ from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines.fixmatch import FixMatchBaseline, FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
-from fewgen.data.files import ImageFiles
 from fewgen.data.sources import Source
 from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
@@ -261,8 +260,7 @@ class Evaluation:
         if pool is None:
             model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
         else:
-            pool_images = images.take(pool) if isinstance(images, ImageFiles) else images[torch.as_tensor(pool)]
-            model.fit(images[torch.as_tensor(idx)], self.y_train[idx], pool_images)
+            model.fit(images[torch.as_tensor(idx)], self.y_train[idx], self.source.train.subset(pool).images)
         t1 = time.perf_counter()
         pred = model.predict(self.test.images)
         t2 = time.perf_counter()

@@ -30,6 +30,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.data.sources import Source, SourceOptions
 from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
+from fewgen.evaluate import EvalConfig
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, make_head, uses_pool
 from fewgen.heads.export import NOT_EXPORTABLE, exportable
@@ -38,7 +39,7 @@ from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.runs import open_run
 
 DEFAULT_HEAD = "logreg"
-VAL_PER_CLASS = 16  # evaluate's default validation draw, kept out of a built-in dataset's draw as there
+VAL_PER_CLASS = EvalConfig.val_per_class  # evaluate's default validation draw, kept out of a built-in dataset's draw as there
 CV_FOLDS = 5
 
 

@@ -29,8 +29,8 @@ from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.select import SelectConfig, read_selection, run_selection
-from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, read_run_config, run_lock, save_sample_grid,  # noqa: F401
-                           source_options_record, stored_source_options)
+from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, read_run_config, run_lock, save_sample_grid, source_options_record,
+                           stored_source_options)
 from fewgen.train import TrainConfig, is_main_process
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from fewgen.baselines.resnet import ResNetBaseline, cifar_resnet18, standard_augmentation
+from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, cifar_resnet18, standard_augmentation
 from fewgen.data.files import ImageFiles, as_dataset
 from fewgen.train import TrainConfig, Trainer
 
@@ -89,9 +89,8 @@ class FixMatchBaseline(ResNetBaseline):
     """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool; ``predict`` as ResNet-18's."""
 
     def __init__(self, config: FixMatchConfig | None = None, hflip: bool = False, seed: int = 0):
-        super().__init__(None, hflip, seed)
         self.fixmatch = config or FixMatchConfig()
-        self.config.precision = self.fixmatch.precision  # predict() reads the ResNet config's precision
+        super().__init__(ResNetConfig(precision=self.fixmatch.precision), hflip, seed)  # predict() reads its precision
 
     def fit(self, images: torch.Tensor, labels: np.ndarray, pool: torch.Tensor | ImageFiles | None = None) -> "FixMatchBaseline":
         """uint8 labeled images ``[N, C, H, W]`` with labels ``[N]``, and the unlabeled pool ``[P, C, H, W]``."""

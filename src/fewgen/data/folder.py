@@ -28,10 +28,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from fewgen.data.files import ImageFiles
-from fewgen.data.preprocess import Preprocess, is_gray, open_image
+from fewgen.data.preprocess import READ_ERRORS, Preprocess, is_gray, open_image, unreadable
 from fewgen.data.sources import UNLABELED, ImageSet, Source, SourceOptions, register_prefix
 from fewgen.errors import FewgenError, FewgenWarning
 
@@ -89,8 +89,8 @@ def _header(path: Path) -> tuple[bool, tuple[int, int]]:
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
                 size = size[::-1]
             return is_gray(image), size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise FewgenError(f"cannot read image {path} ({exc}); fix or remove the file") from None
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
 
 
 def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:

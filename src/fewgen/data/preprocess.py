@@ -32,13 +32,21 @@ WIDE_GRAY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # more than 8 b
 GRAY_MODES = {"1", "L", "LA", "La", "P;L"} | WIDE_GRAY_MODES
 
 
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what PIL raises
+
+
+def unreadable(path: Path, exc: Exception) -> FewgenError:
+    """The one sentence for an image file that cannot be read."""
+    return FewgenError(f"cannot read image {path} ({exc}); fix or remove the file")
+
+
 def open_image(path: Path) -> Image.Image:
     """The fully decoded image at ``path`` (a truncated file fails here), or one sentence naming it."""
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise FewgenError(f"cannot read image {path} ({exc}); fix or remove the file") from None
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
     return image
 
 
