@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,8 +34,9 @@ from fewgen import __version__
 from fewgen.atomic import atomic_folder, plain_permissions, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
 from fewgen.data.preprocess import Preprocess
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
+from fewgen.train import cpu_has_native_bf16, inference_device
 
 MODEL_FILE = "model.json"
 HEAD_ARRAYS, HEAD_META = "head.safetensors", "head.json"
@@ -108,10 +110,15 @@ class Classifier:
         return self.proba_of_features(self.features(images))
 
     def proba_of_features(self, features: np.ndarray) -> np.ndarray:
-        """``[N, C]`` from features ``[N, D]`` (columns: every class, also one the head never saw)."""
+        """``[N, C]`` from features ``[N, D]`` (columns: every class, also one the head never saw).
+
+        The head is asked one row at a time (``[1, D]``): BLAS matrix products (OpenBLAS, MKL, torch's) block
+        their sums by the matrix's shape and a row's position in it, so a row's probabilities would otherwise
+        change in the last bits with the rows beside it. One shape for every row makes them bit-identical."""
         proba = np.zeros((len(features), len(self.class_names)))
         if len(features):
-            proba[:, np.asarray(self.head.classes_, dtype=np.int64)] = self.head.predict_proba(features)
+            rows = [self.head.predict_proba(features[i : i + 1]) for i in range(len(features))]  # each [1, C_head]
+            proba[:, np.asarray(self.head.classes_, dtype=np.int64)] = np.concatenate(rows)
         return proba
 
     def predict(self, images) -> np.ndarray:
@@ -163,6 +170,9 @@ def load_classifier(folder: str | Path) -> Classifier:
                           f"{model['checkpoint']} the model was fitted on; fit the model again ('fewgen fit')")
     backbone = load_backbone(folder / BACKBONE_DIR, model["backbone"])
     backbone.precision = model["feature_precision"]
+    if backbone.precision == "bf16" and inference_device().type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn(f"model folder {folder} reads features in bf16, which this CPU emulates (about 20x slower than "
+                      "fp32); for this CPU, fit the model again with '--precision fp32'", FewgenWarning, stacklevel=2)
     head = head_from_state(load_file(folder / HEAD_ARRAYS), json.loads((folder / HEAD_META).read_text()))
     info = {k: v for k, v in model.items() if k not in ("checkpoint", "backbone", "spec", "head", "class_names", "preprocess")}
     return Classifier(backbone, model["checkpoint"], FeatureSpec.from_dict(model["spec"]), model["head"], head,

@@ -155,12 +155,22 @@ def inference_device(cpu: bool = False) -> torch.device:
 
 
 def inference_autocast(precision: str, device: torch.device):
-    """An autocast context: bf16 where :func:`choose_mixed_precision` picks it, else a no-op."""
+    """An autocast context: bf16 where :func:`resolved_precision` says so, else a no-op."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolved_precision(precision, device) == "bf16")
 
 
 def resolved_precision(precision: str, device: torch.device) -> str:
-    """``bf16`` or ``fp32``: what ``precision`` means on ``device`` (recorded with cached features)."""
+    """``bf16`` or ``fp32``: what ``precision`` means for inference (features, sampling) on ``device``; recorded
+    with cached features and in every model folder.
+
+    Unlike training, ``auto`` is fp32 on every CPU, bf16 only on a GPU that has it: an image's features must be
+    the same on every CPU kind, and bf16 features differ by about 0.3% (relative) between CPUs with native bf16
+    and CPUs that emulate it, where bf16 is also about 20x slower than fp32 (docs/BENCHMARKS.md, "Same image,
+    same answer"). fp32 features differ by about 1e-6 between those CPUs. ``bf16`` asks for bf16 anywhere."""
+    if precision not in PRECISIONS:
+        raise FewgenError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if precision == "auto" and device.type == "cpu":
+        return "fp32"
     return "bf16" if choose_mixed_precision(precision, cpu=device.type == "cpu") == "bf16" else "fp32"
 
 

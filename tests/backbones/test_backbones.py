@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fewgen.backbones import BACKBONES, FeatureSpec, get_backbone_class, load_backbone
-from fewgen.backbones.base import option_help
+from fewgen.backbones.base import FEATURE_BATCH, option_help
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig, phase_loss, training_phases
@@ -85,18 +85,24 @@ def test_samples_and_reconstructions_are_images(name):
         assert out.dtype == torch.uint8 and out.shape == (5, 1, 8, 8) and out.float().std() > 0
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16 is forced, so its path is tested on every CPU kind
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_features_do_not_depend_on_batch_size_or_order(name):
-    backbone = make(name)
+def test_features_do_not_depend_on_batch_size_order_or_neighbours(name, precision):
+    """Bit for bit: alone, in a shuffled batch, and in a call longer than one FEATURE_BATCH."""
+    backbone = make(name, precision=precision)
     backbone.fit(images(64, (1, 8, 8)), TrainConfig(epochs=1, batch_size=16, progress=False))
-    x = images(12, (1, 8, 8), seed=1)
+    x = images(FEATURE_BATCH + 6, (1, 8, 8), seed=1)
     for spec in backbone.default_specs():
         whole = backbone.features(x, spec)
-        one_by_one = torch.cat([backbone.features(x[i : i + 1], spec) for i in range(len(x))])
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-        shuffled = backbone.features(x[perm], spec)
-        torch.testing.assert_close(one_by_one, whole, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(shuffled, whole[perm], rtol=1e-5, atol=1e-5)
+        few = x[:12]
+        one_by_one = torch.cat([backbone.features(few[i : i + 1], spec) for i in range(len(few))])
+        perm = torch.randperm(len(few), generator=torch.Generator().manual_seed(0))
+        shuffled = backbone.features(few[perm], spec)
+        others = backbone.features(torch.cat([few[:3], images(5, (1, 8, 8), seed=7)]), spec)[:3]
+        torch.testing.assert_close(one_by_one, whole[:12], rtol=0, atol=0)
+        torch.testing.assert_close(shuffled, whole[:12][perm], rtol=0, atol=0)
+        torch.testing.assert_close(others, whole[:3], rtol=0, atol=0)
+        assert backbone.features(x[:0], spec).shape == (0, whole.shape[1])
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

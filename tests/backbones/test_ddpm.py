@@ -102,10 +102,21 @@ def test_bf16_features_are_close_to_fp32_and_batch_independent():
     spec = FeatureSpec(timestep=(100,))
     whole = backbone.features(x, spec)
     one_by_one = torch.cat([backbone.features(x[i : i + 1], spec) for i in range(len(x))])
-    torch.testing.assert_close(one_by_one, whole, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(one_by_one, whole, rtol=0, atol=0)
+    assert backbone.feature_precision() == "bf16"
     backbone.precision = "fp32"
     torch.testing.assert_close(backbone.features(x, spec), whole, rtol=0.05, atol=0.05)
     assert backbone.feature_precision() == "fp32"
+
+
+def test_auto_reads_features_in_fp32_on_every_cpu(monkeypatch):
+    """Training's auto is bf16 on a CPU with native bf16; features' auto is fp32 there too (one answer per CPU kind)."""
+    import fewgen.train as train
+
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.choose_mixed_precision("auto", cpu=True) == "bf16"
+    assert train.resolved_precision("auto", torch.device("cpu")) == "fp32"
+    assert train.resolved_precision("bf16", torch.device("cpu")) == "bf16"
 
 
 @pytest.mark.parametrize(

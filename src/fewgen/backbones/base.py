@@ -3,9 +3,11 @@
 A backbone is registered by name and implements ``fit``, ``features``,
 ``sample`` (where it can generate), ``reconstruct`` (where it can encode and
 decode), ``save`` and ``load``. ``features`` is
-deterministic: the same image, checkpoint and spec give the same vector
-whatever the batch size or order (eval mode, no batch statistics, no random
-sampling at feature time).
+deterministic: the same image, checkpoint, spec and precision give the same
+vector, bit for bit, whatever the batch size, order or neighbours (eval mode, no
+batch statistics, no random sampling at feature time, and forward passes of one
+fixed shape, :data:`FEATURE_BATCH`). Across CPU kinds the last bits may differ
+(about 1e-6 relative in fp32); see the README's "Same image, same answer".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fewgen.errors import FewgenError
 
 BACKBONES: dict[str, type["Backbone"]] = {}
 META_FILE = "backbone.json"
+FEATURE_BATCH = 64  # every forward pass that reads features sees exactly this many images (torch_backbone.py)
 
 
 @dataclass(frozen=True)

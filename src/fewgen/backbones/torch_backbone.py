@@ -1,5 +1,13 @@
 """Shared plumbing for backbones that are one ``nn.Module``: training through
-the shared Trainer, safetensors weights, and no-grad eval-mode features."""
+the shared Trainer, safetensors weights, and no-grad eval-mode features.
+
+Features are read in batches of exactly :data:`~fewgen.backbones.base.FEATURE_BATCH` images,
+the last one padded with black images that are then dropped: CPU kernels (oneDNN's fp32 and
+bf16 convolutions and matmuls) choose their blocking, and so the order of their sums, by the
+batch's shape, so an image's features would otherwise change in the last bits with how many
+images share the call. With one shape every image meets the same kernels, and its features
+are bit-identical whatever its batch, position or neighbours (tests/backbones/test_backbones.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from fewgen.atomic import save_tensors
-from fewgen.backbones.base import Backbone, FeatureSpec
+from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec
 from fewgen.data.files import ImageFiles, as_dataset, default_workers
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig, Trainer, inference_autocast, inference_device, resolved_precision
@@ -69,8 +77,14 @@ class TorchBackbone(Backbone):
             )
         self.check_spec(spec)
         _, device = self.placed_model_and_device()
-        with inference_autocast(self.precision, device):
-            return self._features(x.to(device), spec).float().cpu()
+        chunks = []
+        for start in range(0, max(len(x), 1), FEATURE_BATCH):
+            batch = x[start : start + FEATURE_BATCH]
+            n = len(batch)
+            padded = torch.cat([batch, batch.new_zeros((FEATURE_BATCH - n, *batch.shape[1:]))])  # [FEATURE_BATCH, C, H, W]
+            with inference_autocast(self.precision, device):
+                chunks.append(self._features(padded.to(device), spec).float().cpu()[:n])
+        return torch.cat(chunks)
 
     def _save_weights(self, directory: Path) -> None:
         weights = {k: v.cpu() for k, v in self.model.state_dict().items()}

@@ -1,0 +1,86 @@
+"""Same image, same answer: a saved classifier's prediction for an image does not depend on the other images in
+the call (bit for bit, in fp32 and in bf16, which is forced so that its path runs on every CPU kind), and a model
+folder gives the same classes on a CPU without AVX-512 (emulated here with oneDNN's and ATen's ISA caps)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fewgen.cli import main
+from tests.test_fitting import make_user_folder
+
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}  # no AVX-512, no native bf16
+TOLERANCE = {"fp32": 1e-5, "bf16": 2e-2}  # probabilities across CPU kinds; the README states the same numbers
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """A folder, and a model fitted on it with fp32 and with bf16 features."""
+    root = tmp_path_factory.mktemp("same")
+    folder = make_user_folder(root / "photos", labeled=6, unlabeled=8, test=6)
+    run = root / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "ddpm", "--epochs", "1",
+                 "--image-size", "16", "-o", "preset=tiny", "--no-progress"]) == 0
+    fitted = {}
+    for precision in ("fp32", "bf16"):
+        fitted[precision] = root / precision
+        assert main(["fit", str(run), "--out", str(fitted[precision]), "--precision", precision, "--head", "mlp"]) == 0
+    return folder, fitted
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_images_prediction_does_not_depend_on_the_others_in_the_call(models, precision):
+    from fewgen.classifier import load_classifier
+
+    folder, fitted = models
+    classifier = load_classifier(fitted[precision])
+    assert classifier.backbone.feature_precision() == precision
+    paths = sorted((folder / "test").rglob("*.*")) * 6  # more than one FEATURE_BATCH (64) of images
+    together = classifier.predict_proba(paths)
+    alone = np.concatenate([classifier.predict_proba(p) for p in paths[:12]])
+    order = np.random.default_rng(0).permutation(len(paths))
+    shuffled = classifier.predict_proba([paths[i] for i in order])
+    assert np.array_equal(alone, together[:12])
+    assert np.array_equal(shuffled, together[order])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_model_gives_the_same_classes_on_a_cpu_without_avx512(models, precision, tmp_path):
+    """``fewgen predict`` in a process capped at AVX2 (as on an AVX2-only box) against this process's answer."""
+    from fewgen.classifier import load_classifier
+
+    folder, fitted = models
+    paths = sorted((folder / "test").rglob("*.*")) + sorted((folder / "labeled").rglob("*.*"))
+    here = load_classifier(fitted[precision]).predict_proba(paths)
+    out = tmp_path / "avx2.csv"
+    done = subprocess.run([sys.executable, "-m", "fewgen", "predict", str(fitted[precision]), *map(str, paths),
+                           "--out", str(out), "--top", "2"], capture_output=True, text=True,
+                          env={**os.environ, **AVX2_ONLY})
+    assert done.returncode == 0, done.stderr
+    rows = {row["path"]: row for row in csv.DictReader(out.open())}
+    classes = load_classifier(fitted[precision]).classes_
+    there = np.array([[float(dict(pair.split(":") for pair in rows[str(p)]["top"].split(";"))[c]) for c in classes]
+                      for p in paths])
+    assert np.abs(there - here).max() < TOLERANCE[precision]
+    assert [rows[str(p)]["class"] for p in paths] == list(classes[np.argmax(here, axis=1)])
+
+
+def test_a_bf16_model_on_a_cpu_that_emulates_bf16_says_it_is_slow(models, monkeypatch):
+    import fewgen.classifier as classifier_module
+    from fewgen.errors import FewgenWarning
+
+    _, fitted = models
+    monkeypatch.setattr(classifier_module, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(FewgenWarning, match="which this CPU emulates"):
+        classifier_module.load_classifier(fitted["bf16"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewgenWarning)
+        classifier_module.load_classifier(fitted["fp32"])
