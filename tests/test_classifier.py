@@ -84,3 +84,36 @@ def test_a_bf16_model_on_a_cpu_that_emulates_bf16_says_it_is_slow(models, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error", FewgenWarning)
         classifier_module.load_classifier(fitted["fp32"])
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _edit_json(path: Path, change) -> None:
+    import json
+
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda m: _truncate(m / "head.safetensors"), "head.safetensors"),
+    (lambda m: (m / "model.json").write_text("{not json"), "model.json"),
+    (lambda m: (m / "head.json").write_text("[]"), "head.json"),
+    (lambda m: _edit_json(m / "head.json", lambda v: v.update(n_features_in=v["n_features_in"] + 3)), "head"),
+    (lambda m: _edit_json(m / "model.json", lambda v: v.update(class_names=v["class_names"][:-1])), "model.json"),
+    (lambda m: _edit_json(m / "model.json", lambda v: v.pop("preprocess")), "model.json"),
+])
+def test_a_damaged_model_folder_is_one_sentence_naming_the_file(models, damage, named, tmp_path, capsys):
+    import shutil
+
+    folder, fitted = models
+    model = tmp_path / "model"
+    shutil.copytree(fitted["fp32"], model)
+    damage(model)
+    image = next((folder / "test").rglob("*.png"))
+    assert main(["predict", str(model), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and named in err and "fit the model again" in err and "Traceback" not in err

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from fewgen import __version__
@@ -154,26 +155,73 @@ def _is_iterable_of_images(images) -> bool:
     return isinstance(images, Iterable) and not isinstance(images, (str, Path, Image.Image, np.ndarray, torch.Tensor))
 
 
+DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, OSError, SafetensorError)
+
+
+def _damaged(path: Path, what: str) -> FewgenError:
+    return FewgenError(f"model folder file {path} is damaged ({what}); fit the model again ('fewgen fit')")
+
+
+def _read_json(path: Path) -> dict:
+    """A model folder's JSON file, or one sentence naming it."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(path, f"not readable JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, "not a JSON object")
+    return value
+
+
 def load_classifier(folder: str | Path) -> Classifier:
-    """The classifier ``fewgen fit`` saved in ``folder``; refuses a changed backbone or another fewgen major version."""
+    """The classifier ``fewgen fit`` saved in ``folder``; refuses a changed backbone, another fewgen major version,
+    or a damaged file (one sentence naming it, never a traceback)."""
     folder = Path(folder)
     path = folder / MODEL_FILE
     if not path.is_file():
         raise FewgenError(f"{folder} is not a fewgen model folder ({MODEL_FILE} is missing); make one with 'fewgen fit RUN --out {folder}'")
-    model = json.loads(path.read_text())
-    if major(model.get("fewgen_version", "?")) != major(__version__):
+    model = _read_json(path)
+    if major(str(model.get("fewgen_version", "?"))) != major(__version__):
         raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
                           f"{__version__}; fit it again with this version ('fewgen fit')")
     found = checkpoint_hash(folder / BACKBONE_DIR)
-    if found != model["checkpoint"]:
+    if found != model.get("checkpoint"):
         raise FewgenError(f"the backbone files in {folder / BACKBONE_DIR} hash to {found}, not to the checkpoint "
-                          f"{model['checkpoint']} the model was fitted on; fit the model again ('fewgen fit')")
-    backbone = load_backbone(folder / BACKBONE_DIR, model["backbone"])
-    backbone.precision = model["feature_precision"]
+                          f"{model.get('checkpoint')} the model was fitted on; fit the model again ('fewgen fit')")
+    try:
+        backbone = load_backbone(folder / BACKBONE_DIR, model["backbone"])
+        backbone.precision = model["feature_precision"]
+        spec, preprocess = FeatureSpec.from_dict(model["spec"]), Preprocess.from_dict(model["preprocess"])
+        class_names = [str(name) for name in model["class_names"]]
+        info = {k: v for k, v in model.items() if k not in ("checkpoint", "backbone", "spec", "head", "class_names", "preprocess")}
+        head_name = str(model["head"])
+    except DAMAGED as exc:
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    try:
+        head = head_from_state(load_file(folder / HEAD_ARRAYS), _read_json(folder / HEAD_META))
+    except DAMAGED as exc:
+        raise _damaged(folder / HEAD_ARRAYS, f"{type(exc).__name__}: {exc}") from None
+    classifier = Classifier(backbone, model["checkpoint"], spec, head_name, head, class_names, preprocess, info)
+    _check_fits_together(classifier, folder)
     if backbone.precision == "bf16" and inference_device().type == "cpu" and not cpu_has_native_bf16():
         warnings.warn(f"model folder {folder} reads features in bf16, which this CPU emulates (about 20x slower than "
                       "fp32); for this CPU, fit the model again with '--precision fp32'", FewgenWarning, stacklevel=2)
-    head = head_from_state(load_file(folder / HEAD_ARRAYS), json.loads((folder / HEAD_META).read_text()))
-    info = {k: v for k, v in model.items() if k not in ("checkpoint", "backbone", "spec", "head", "class_names", "preprocess")}
-    return Classifier(backbone, model["checkpoint"], FeatureSpec.from_dict(model["spec"]), model["head"], head,
-                      model["class_names"], Preprocess.from_dict(model["preprocess"]), info)
+    return classifier
+
+
+def _check_fits_together(classifier: Classifier, folder: Path) -> None:
+    """Run one black image through the loaded parts: the head must take the backbone's features and name its
+    classes from ``class_names``, else one sentence names the file that disagrees."""
+    classes = np.asarray(classifier.head.classes_)
+    if classes.min() < 0 or classes.max() >= len(classifier.class_names):
+        raise _damaged(folder / MODEL_FILE, f"its class_names ({len(classifier.class_names)}) do not cover the head's "
+                       f"classes {classes.tolist()}")
+    try:
+        black = torch.zeros((1, *classifier.backbone.image_shape), dtype=torch.uint8)
+        features = classifier.backbone.features(black, classifier.spec).numpy()  # [1, D]
+    except DAMAGED as exc:
+        raise _damaged(folder / MODEL_FILE, f"its spec cannot be read from the backbone: {exc}") from None
+    try:
+        classifier.proba_of_features(features)
+    except DAMAGED as exc:
+        raise _damaged(folder / HEAD_META, f"the head does not take the backbone's {features.shape[1]} features: {exc}") from None

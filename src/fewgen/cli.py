@@ -83,8 +83,6 @@ def pretrain(
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
                         progress=progress, checkpoint_every=checkpoint_every, workers=workers, compile=compile,
                         channels_last=channels_last)
-    if image_size is not None and image_size < 1:
-        raise FewgenError(f"--image-size must be at least 1, got {image_size}")
     config = run_pretrain(run, data, backbone, key_values(option), train, SourceOptions(data_root, download, image_size, resize),
                           resume)
     if config is None:

@@ -129,7 +129,7 @@ def open_run(run_dir: Path, expected_backbone: str | None, source_options: Sourc
     if tuple(source.image_shape) != tuple(backbone.image_shape):
         shape = "x".join(map(str, source.image_shape))
         raise FewgenError(f"{run_config['dataset']} now reads as {shape} images, but the backbone in {run_dir} was trained on "
-                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the first labeled image sets the size "
+                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the labeled images set the size "
                           "unless --image-size was given); restore the data, or pretrain a new run on it")
     return backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
 

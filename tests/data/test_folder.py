@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fewgen.data import UNLABELED, load_source
+from fewgen.data import UNLABELED, SourceOptions, load_source
 from fewgen.errors import FewgenError, FewgenWarning
 
 
@@ -48,6 +48,7 @@ def test_one_colour_image_makes_everything_rgb(image_folder):
 def test_pixels_survive_reading(tmp_path):
     array = np.arange(64).reshape(8, 8) * 3
     save(tmp_path / "labeled" / "a" / "x.png", array)
+    save(tmp_path / "labeled" / "b" / "y.png", array)
     source = load_source(f"folder:{tmp_path}")
     np.testing.assert_array_equal(source.train.images[0, 0].numpy(), array)
     assert source.test is None
@@ -123,3 +124,43 @@ def test_test_class_without_labeled_images(image_folder):
     save(image_folder / "test" / "bird" / "b.png", np.zeros((12, 12)))
     with pytest.raises(FewgenError, match="test class 'bird'"):
         load_source(f"folder:{image_folder}")
+
+
+def test_subfolders_of_unlabeled_and_of_class_folders_are_read(image_folder):
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        save(image_folder / "unlabeled" / "more" / "deeper" / f"m{i}.png", rng.integers(0, 256, (12, 12)))
+    save(image_folder / "labeled" / "dog" / "2025" / "d.png", rng.integers(0, 256, (12, 12)))
+    source = load_source(f"folder:{image_folder}")
+    assert source.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 1] + [UNLABELED] * 7
+
+
+def test_a_single_class_is_refused(tmp_path):
+    save(tmp_path / "labeled" / "bag" / "0.png", np.zeros((12, 12)))
+    with pytest.raises(FewgenError, match="holds one class \\('bag'\\); a classifier needs at least two"):
+        load_source(f"folder:{tmp_path}")
+
+
+def test_the_default_size_is_the_median_shorter_side_at_most_64_and_said(tmp_path):
+    rng = np.random.default_rng(0)
+    save(tmp_path / "labeled" / "a" / "0.png", rng.integers(0, 256, (1, 1)))  # one odd first image does not decide
+    for i, shape in enumerate([(480, 640), (300, 400)]):
+        save(tmp_path / "labeled" / "a" / f"{i + 1}.png", rng.integers(0, 256, shape))
+        save(tmp_path / "labeled" / "b" / f"{i}.png", rng.integers(0, 256, shape))
+    with pytest.warns(FewgenWarning, match="read at 64x64"):
+        assert load_source(f"folder:{tmp_path}").train.images.shape[1:] == (1, 64, 64)
+    for i in range(1, 6):
+        save(tmp_path / "labeled" / "b" / f"tiny{i}.png", rng.integers(0, 256, (4, 4)))
+    with pytest.raises(FewgenError, match="4 pixels on their shorter side .* give --image-size N"):
+        load_source(f"folder:{tmp_path}")
+
+
+@pytest.mark.parametrize("size", [0, 4, 5000])
+def test_an_image_size_outside_8_to_256_is_one_sentence_before_any_work(image_folder, size, capsys):
+    from fewgen.cli import main
+
+    with pytest.raises(FewgenError, match=f"--image-size must be between 8 and 256 pixels, got {size}"):
+        load_source(f"folder:{image_folder}", SourceOptions(image_size=size))
+    run = image_folder / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{image_folder}", "--image-size", str(size)]) == 2
+    assert "between 8 and 256" in capsys.readouterr().err and not (run / "backbone").exists()

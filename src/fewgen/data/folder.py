@@ -2,15 +2,18 @@
 
 Layout::
 
-    PATH/labeled/<class>/*.png|jpg|...   labeled training images, one subfolder per class
-    PATH/unlabeled/*                     optional unlabeled training images
-    PATH/test/<class>/*                  optional labeled test images
+    PATH/labeled/<class>/**/*.png|jpg|...   labeled training images, one subfolder per class (at least two)
+    PATH/unlabeled/**/*                     optional unlabeled training images
+    PATH/test/<class>/**/*                  optional labeled test images
+
+Subfolders below a class folder and below ``unlabeled/`` are read too (``**``), as ``predict`` reads them.
 
 Images may be of any size and mode (grayscale, RGB, RGBA, palette, 16-bit, CMYK). If any
 image has colour, every image is read as RGB, else as grayscale. Each is turned upright by
 its EXIF orientation and resized by the policy of :class:`~fewgen.data.preprocess.Preprocess`:
 by default ``crop`` (aspect ratio kept: shorter side, then the centre), to a square whose
-side is ``image_size`` or the shorter side of the first labeled image. The policy is stored
+side is ``image_size`` (8..256) or, by default, the labeled images' median shorter side, at most 64
+(:func:`image_side`, said in a warning). The policy is stored
 in the run's ``config.json`` and in every model folder made from the run.
 
 The file list is built once, reading only headers (mode and size); pixels are decoded when a
@@ -27,6 +30,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -35,6 +39,8 @@ from fewgen.data.preprocess import READ_ERRORS, Preprocess, is_gray, open_image,
 from fewgen.data.sources import UNLABELED, ImageSet, Source, SourceOptions, register_prefix
 from fewgen.errors import FewgenError, FewgenWarning
 
+MIN_SIDE, MAX_SIDE = 8, 256  # image sides fewgen accepts for folder: data
+DEFAULT_MAX_SIDE = 64  # the largest side chosen without --image-size
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -46,13 +52,16 @@ class _Listing:
         self.other: list[Path] = []
 
     def images(self, folder: Path) -> list[Path]:
+        """The image files under ``folder``, its subfolders too (as ``predict`` searches), sorted by path."""
         files = []
         for path in sorted(folder.iterdir()):
             if path.name.startswith("."):
                 self.hidden.append(path)
-            elif path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir():
+            elif path.is_dir():
+                files += self.images(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(path)  # a broken symbolic link too: it is named when its header is read
-            elif not path.is_dir():
+            else:
                 self.other.append(path)
         return files
 
@@ -93,6 +102,24 @@ def _header(path: Path) -> tuple[bool, tuple[int, int]]:
         raise unreadable(path, exc) from None
 
 
+def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Path) -> int:
+    """The side of the square images: ``image_size`` when given (checked), else the labeled images' median
+    shorter side, at most :data:`DEFAULT_MAX_SIDE` (photos are read small: the backbones are CPU-sized), said in a
+    warning. A side outside ``MIN_SIDE..MAX_SIDE`` is refused before any image is resized."""
+    if image_size is not None:
+        if not MIN_SIDE <= image_size <= MAX_SIDE:
+            raise FewgenError(f"--image-size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
+        return image_size
+    median = int(np.median(shorter_sides))
+    if median < MIN_SIDE:
+        raise FewgenError(f"the labeled images in {labeled_dir} are {median} pixels on their shorter side (the median); "
+                          f"give --image-size N (between {MIN_SIDE} and {MAX_SIDE}) or use larger images")
+    side = min(median, DEFAULT_MAX_SIDE)
+    warnings.warn(f"images are read at {side}x{side} (the labeled images' median shorter side, {median}, at most "
+                  f"{DEFAULT_MAX_SIDE}); give --image-size N for another size", FewgenWarning, stacklevel=3)
+    return side
+
+
 def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:
     """The unlabeled files whose header reads, their headers, and the files skipped (each with a warning)."""
     kept, headers, skipped = [], [], []
@@ -118,6 +145,9 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
     labeled = listing.classes(labeled_dir)
     if not labeled:
         raise FewgenError(f"folder {labeled_dir} is empty; add one subfolder of images per class")
+    if len(labeled) == 1:
+        raise FewgenError(f"folder {labeled_dir} holds one class ('{next(iter(labeled))}'); a classifier needs at least "
+                          "two, so add a subfolder of images for each other class")
     class_names = sorted(labeled)
     unlabeled_dir = path / "unlabeled"
     unlabeled = listing.images(unlabeled_dir) if unlabeled_dir.is_dir() else []
@@ -136,8 +166,8 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
         open_image(labeled_path)  # the few labeled images are decoded now, so a broken one is named before any work
     unlabeled, unlabeled_headers, skipped = _readable(unlabeled)
     gray = all(g for g, _ in headers + unlabeled_headers)
-    side = image_size or min(headers[0][1])
-    preprocess = Preprocess("L" if gray else "RGB", (side, side) if image_size or resize == "crop" else headers[0][1], resize)
+    side = image_side(image_size, [min(size) for _, size in headers[: len(labeled_paths)]], labeled_dir)
+    preprocess = Preprocess("L" if gray else "RGB", (side, side), resize)
 
     train_labels = [i for i, c in enumerate(class_names) for _ in labeled[c]] + [UNLABELED] * len(unlabeled)
     test_labels = [i for i, c in enumerate(class_names) for _ in test.get(c, [])]

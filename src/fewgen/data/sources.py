@@ -81,7 +81,7 @@ class Source:
 @dataclass(frozen=True)
 class SourceOptions:
     """Where to find data: ``data_root`` (a folder) and whether torchvision may download; for ``folder:`` data,
-    the side of the square images (``image_size``; default: the first labeled image's shorter side) and the
+    the side of the square images (``image_size``, 8..256; default: the labeled images' median shorter side, at most 64) and the
     ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`."""
 
     data_root: Path | None = None
