@@ -150,6 +150,8 @@ def test_truncated_image(tmp_path, capsys):
     folder = tmp_path / "imgs" / "labeled" / "a"
     folder.mkdir(parents=True)
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder / "ok.png")
+    (folder.parent / "b").mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder.parent / "b" / "ok.png")
     data = (folder / "ok.png").read_bytes()
     (folder / "cut.png").write_bytes(data[: len(data) // 2])
     expect_error(capsys, ["pretrain", "--run", str(tmp_path / "r"), "--data", f"folder:{tmp_path / 'imgs'}"], "cut.png")

@@ -82,7 +82,8 @@ def test_every_command_on_every_backbone_works_or_says_one_sentence(tmp_path, ca
     ("--lr", "0", "--lr must be a positive number"),
     ("--lr", "-0.1", "--lr must be a positive number"),
     ("--checkpoint-every", "0", "--checkpoint-every must be at least 1"),
-    ("--image-size", "0", "--image-size must be at least 1"),
+    ("--image-size", "0", "--image-size must be between 8 and 256"),
+    ("--image-size", "5000", "--image-size must be between 8 and 256"),
 ])
 def test_out_of_range_numbers_are_refused_before_anything_is_written(tmp_path, capsys, option, value, wanted):
     run = tmp_path / "run"
@@ -134,14 +135,15 @@ def test_a_full_disk_is_one_sentence_and_keeps_what_was_written(tmp_path, capsys
 
 
 def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
-    """The folder changed after pretraining (its first labeled image, which sets the size, is now 12x12): evaluate
+    """The folder changed after pretraining (its labeled images, which set the size, are now 12x12): evaluate
     says so in one sentence instead of a shape error deep inside torch, and writes nothing."""
     data = small_folder(tmp_path / "data", side=8)
     run = tmp_path / "run"
     assert main(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae", "--epochs", "1",
                  "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
     capsys.readouterr()
-    Image.fromarray(np.zeros((12, 12), np.uint8)).save(data / "labeled" / "a" / "0.png")
+    for labeled in (data / "labeled").rglob("*.png"):
+        Image.fromarray(np.zeros((12, 12), np.uint8)).save(labeled)
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--val-per-class", "1",
                                      "--baselines", "", "--heads", "logreg", "--no-progress"]))

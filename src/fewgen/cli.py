@@ -83,6 +83,10 @@ def pretrain(
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
                         progress=progress, checkpoint_every=checkpoint_every, workers=workers, compile=compile,
                         channels_last=channels_last)
+    if image_size is not None:
+        from fewgen.data.folder import check_image_size
+
+        check_image_size(image_size)
     config = run_pretrain(run, data, backbone, key_values(option), train, SourceOptions(data_root, download, image_size, resize),
                           resume)
     if config is None:
@@ -91,7 +95,8 @@ def pretrain(
     last_epoch = summary["history"][-1] if summary.get("history") else {}  # pixels: nothing to train
     logs = "".join(f", {k} {v:.4g}" for k, v in last_epoch.items() if k != "epoch")
     resumed = f" (resumed at step {summary['resumed_from_step']})" if summary.get("resumed_from_step") else ""
-    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images) in {summary['seconds']:.1f}s{resumed}; "
+    size = "x".join(map(str, config["image_shape"]))
+    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images, read as {size}) in {summary['seconds']:.1f}s{resumed}; "
                f"last epoch's means: {logs[2:] or 'none'}; saved to {run / 'backbone'}")
 
 

@@ -13,7 +13,7 @@ image has colour, every image is read as RGB, else as grayscale. Each is turned 
 its EXIF orientation and resized by the policy of :class:`~fewgen.data.preprocess.Preprocess`:
 by default ``crop`` (aspect ratio kept: shorter side, then the centre), to a square whose
 side is ``image_size`` (8..256) or, by default, the labeled images' median shorter side, at most 64
-(:func:`image_side`, said in a warning). The policy is stored
+(:func:`image_side`; pretrain prints it). The policy is stored
 in the run's ``config.json`` and in every model folder made from the run.
 
 The file list is built once, reading only headers (mode and size); pixels are decoded when a
@@ -102,22 +102,24 @@ def _header(path: Path) -> tuple[bool, tuple[int, int]]:
         raise unreadable(path, exc) from None
 
 
+def check_image_size(image_size: int) -> int:
+    """``image_size`` if it lies in ``MIN_SIDE..MAX_SIDE``, else one sentence."""
+    if not MIN_SIDE <= image_size <= MAX_SIDE:
+        raise FewgenError(f"--image-size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
+    return image_size
+
+
 def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Path) -> int:
     """The side of the square images: ``image_size`` when given (checked), else the labeled images' median
-    shorter side, at most :data:`DEFAULT_MAX_SIDE` (photos are read small: the backbones are CPU-sized), said in a
-    warning. A side outside ``MIN_SIDE..MAX_SIDE`` is refused before any image is resized."""
+    shorter side, at most :data:`DEFAULT_MAX_SIDE` (photos are read small: the backbones are CPU-sized; pretrain
+    prints the size). A side outside ``MIN_SIDE..MAX_SIDE`` is refused before any image is resized."""
     if image_size is not None:
-        if not MIN_SIDE <= image_size <= MAX_SIDE:
-            raise FewgenError(f"--image-size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
-        return image_size
+        return check_image_size(image_size)
     median = int(np.median(shorter_sides))
     if median < MIN_SIDE:
         raise FewgenError(f"the labeled images in {labeled_dir} are {median} pixels on their shorter side (the median); "
                           f"give --image-size N (between {MIN_SIDE} and {MAX_SIDE}) or use larger images")
-    side = min(median, DEFAULT_MAX_SIDE)
-    warnings.warn(f"images are read at {side}x{side} (the labeled images' median shorter side, {median}, at most "
-                  f"{DEFAULT_MAX_SIDE}); give --image-size N for another size", FewgenWarning, stacklevel=3)
-    return side
+    return min(median, DEFAULT_MAX_SIDE)
 
 
 def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:
