@@ -33,7 +33,7 @@ from safetensors.numpy import load_file, save_file
 
 from fewgen import __version__
 from fewgen.atomic import atomic_folder, plain_permissions, write_json
-from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
+from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec, checkpoint_hash, load_backbone
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
@@ -42,7 +42,7 @@ from fewgen.train import cpu_has_native_bf16, inference_device
 MODEL_FILE = "model.json"
 HEAD_ARRAYS, HEAD_META = "head.safetensors", "head.json"
 BACKBONE_DIR = "backbone"
-BATCH = 64
+BATCH = FEATURE_BATCH  # images decoded at a time: one forward pass of the backbone, no padding but the last
 
 
 def major(version: str) -> str:

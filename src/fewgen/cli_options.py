@@ -72,7 +72,7 @@ ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images 
 ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
 Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")]
-FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (bf16 where native, else fp32), bf16, fp32.")]
+FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic for feature extraction: auto (fp32 on every CPU, so that every CPU kind gives the same answer; bf16 on a GPU that has it), bf16, fp32.")]
 ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: side of the square images, 8 to 256 (default: the labeled images' median shorter side, at most 64).")]
 Resize = Annotated[str, typer.Option(help="folder: data: crop (keep the aspect ratio: shorter side, then the centre, as torchvision's Resize + CenterCrop) or stretch.")]
 RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
