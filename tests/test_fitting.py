@@ -237,3 +237,49 @@ def test_without_a_test_split_the_estimate_is_cross_validated(tmp_path, capsys):
     estimate = json.loads((tmp_path / "model" / "model.json").read_text())["estimate"]
     assert estimate["on"] == "5-fold cross-validation on the labeled images" and estimate["n"] == 12
     assert estimate["accuracy"] >= 0.8  # dark vs bright, each labeled image held out once
+
+
+def test_fit_breaks_a_tie_by_the_simpler_head_and_says_so():
+    """A six-way tie (few validation images) once went to whichever rows came first."""
+    from fewgen.fitting import choose_method
+
+    base = {"backbone": "vae", "checkpoint": "c", "spec": {"part": "stacked"}, "head_params": {"scaling": "feature"}}
+    rows = [{**base, "head": head, "shots": 4, "seed": s, "val_accuracy": 0.8} for head in ("propagate", "knn", "mlp", "logreg")
+            for s in range(3)]
+    rows[0:3] = [{**r, "tuned": {"space": "features"}, "data": "pool"} for r in rows[0:3]]
+    chosen = choose_method(rows, "vae", "c", shots=5)
+    assert chosen["head"] == "logreg" and chosen["tied"] == 4
+    assert "4 methods tied at 80.0%, the simpler head won (order: logreg, linear, knn" in chosen["chosen_by"]
+    assert choose_method(rows[:9], "vae", "c", shots=5)["head"] == "knn"
+    assert "tied" not in choose_method(rows[3:6], "vae", "c", shots=5)["chosen_by"]
+
+
+def test_simplest_first_orders_every_head():
+    from fewgen.heads import HEADS, SIMPLEST_FIRST
+
+    assert sorted(SIMPLEST_FIRST) == sorted(HEADS)  # a new head must be placed in the tie-break order
+
+
+def test_evaluate_and_fit_on_a_folder_with_few_labels(tmp_path, capsys):
+    """6 labeled images per class: too few for a fixed validation draw of 16, so evaluate cross-validates; a draw
+    that repeats an earlier one is left out and named; fit then chooses from those rows."""
+    from fewgen.report.summary import read_rows
+
+    folder = make_user_folder(tmp_path / "photos", unlabeled=20)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "pixels", "--image-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--shots", "1,2,4", "--seeds", "7", "--heads", "knn,logreg,propagate",
+                 "--baselines", "", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "5-fold cross-validation over the 12 labeled images" in err
+    assert "k=4: seeds 5 (= seed 0) would repeat an earlier draw" in err
+    rows = read_rows(run / "results.jsonl")
+    at_4 = {r["seed"]: r for r in rows if r["head"] == "logreg" and r["shots"] == 4}
+    assert sorted(at_4) == [0, 1, 2, 3, 4, 6] and {r["validation"] for r in rows} == {"cv"}
+    assert at_4[0]["n_val"] == 4 and at_4[1]["n_val"] == 2 and at_4[6]["val_fold"] == 1
+    model = tmp_path / "model"
+    assert main(["fit", str(run), "--out", str(model)]) == 0
+    method = json.loads((model / "model.json").read_text())["method"]
+    assert method["val_shots"] == 4 and method["n_seeds"] == 6
+    assert method["head"] == "logreg" and "the simpler head won" in method["chosen_by"]  # knn's rows came first

@@ -24,7 +24,8 @@ from fewgen.data.files import worker_sentence
 from fewgen.cli_model import fit, predict
 from fewgen.cli_options import (Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
-                                 ValPerClass, alternatives, feature_specs, ints, key_values, names)
+                                 Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
+                                 validation)
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig
 from fewgen.report.summary import format_table
@@ -130,7 +131,7 @@ def evaluate(
     pixel_head: PixelHead = "logreg",
     scaling: Scaling = "feature",
     pixel_scaling: PixelScaling = "global",
-    val_per_class: ValPerClass = 16,
+    val_per_class: Validation = "auto",
     resnet_steps: ResnetSteps = ResNetConfig.steps,
     resnet_seeds: Annotated[Optional[int], typer.Option(help="Run ResNet-18 on the draws of seeds 0..N-1 only (it is the costly baseline). Default: every seed.")] = None,
     fixmatch_steps: Annotated[int, typer.Option(help="FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test).")] = FixMatchConfig.steps,
@@ -144,11 +145,12 @@ def evaluate(
     from fewgen.runs import evaluate as run_evaluate
 
     cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
-                     pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=val_per_class,
+                     pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=validation(val_per_class),
                      resnet=ResNetConfig(steps=resnet_steps), resnet_seeds=resnet_seeds, transductive=transductive,
                      fixmatch=FixMatchConfig(steps=fixmatch_steps), progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights)
-    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision)
+    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision,
+                        announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
 

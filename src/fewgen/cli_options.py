@@ -22,6 +22,12 @@ def ints(text: str, option: str) -> tuple[int, ...]:
     return values
 
 
+def validation(text: str) -> int | str:
+    """``--val-per-class``: auto, cv or a whole number (checked where the draws are made)."""
+    text = text.strip().lower()
+    return int(text) if text.isdigit() else text
+
+
 def names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -68,6 +74,7 @@ Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixel
 PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
 Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
 PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standardises (global was chosen on the validation draw).")]
+Validation = Annotated[str, typer.Option("--val-per-class", help="Validation, the only thing selection reads: N labeled images per class in a fixed draw held out of every labeled draw and of the pool; cv: k-fold cross-validation over the labeled images (seed s is drawn outside fold s mod k and scored on it); auto: 16 per class when every class has 16 + the largest --shots, else cv.")]
 ValPerClass = Annotated[int, typer.Option(help="Validation draw: labeled images per class held out of every labeled draw; only this is used for selection.")]
 ResnetSteps = Annotated[int, typer.Option(help="ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test).")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]

@@ -30,7 +30,8 @@ from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines.fixmatch import FixMatchBaseline, FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.data.splits import Draws, pool_targets, unlabeled_pool
+from fewgen.data.splits import make_draws as split_draws
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
@@ -60,7 +61,7 @@ class EvalConfig:
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
-    val_per_class: int = 16
+    val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.make_draws)
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     resnet_seeds: int | None = None  # ResNet-18 on seeds 0..resnet_seeds-1 only (its cost); None: every seed
     fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
@@ -87,28 +88,9 @@ class EvalConfig:
             raise FewgenError(f"--resnet-seeds must lie in 1..--seeds ({self.seeds}), got {self.resnet_seeds}")
 
 
-@dataclass
-class Draws:
-    """The validation draw and every labeled draw, keyed by ``(shots, seed)``; all from the train split."""
-
-    val: np.ndarray
-    labeled: dict[tuple[int, int], np.ndarray]
-
-    @property
-    def union(self) -> np.ndarray:
-        return np.unique(np.concatenate(list(self.labeled.values())))
-
-
 def make_draws(source: Source, cfg: EvalConfig) -> Draws:
-    """Draw everything up front, so bad ``--shots`` fails before any work is done."""
-    labels = source.train.labels
-    val = validation_draw(labels, cfg.val_per_class, source.class_names)
-    labeled = {
-        (k, seed): labeled_draw(labels, k, seed, exclude=val, class_names=source.class_names)
-        for k in cfg.shots
-        for seed in range(cfg.seeds)
-    }
-    return Draws(val, labeled)
+    """Draw everything up front, so bad ``--shots`` fails before any work is done (:func:`splits.make_draws`)."""
+    return split_draws(source.train.labels, cfg.shots, cfg.seeds, cfg.val_per_class, source.class_names)
 
 
 def method_name(row: dict) -> str:
@@ -131,7 +113,8 @@ class Evaluation:
         self.test = source.require_test()
         self.cfg = cfg
         self.draws = make_draws(source, cfg)
-        self.pool = unlabeled_pool(source.train.labels, exclude=self.draws.val)  # [P] train indices, sorted
+        self.pools = [unlabeled_pool(source.train.labels, exclude=fold) for fold in self.draws.folds]  # [P_f] sorted
+        self.pool = self.pools[0]  # the pool of the fixed validation draw (of fold 0 when cross-validated)
         self.cache = FeatureCache(self.run_dir)
         self.memory = PoolMemory(self.cache.root / "pool")  # UMAP embeddings, neighbour lists: once per spec
         self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
@@ -141,14 +124,15 @@ class Evaluation:
 
     def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
              pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None) -> dict:
+        val = self.draws.val_of((shots, seed))
         return {
             "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
             "head": head, "head_params": head_params or {}, "shots": shots, "seed": seed,
             "accuracy": float(accuracy_score(self.y_test, pred)),
             "macro_f1": float(f1_score(self.y_test, pred, average="macro")),
             "n_test": int(len(self.y_test)),
-            "val_accuracy": float(accuracy_score(self.y_train[self.draws.val], val_pred)) if len(val_pred) else None,
-            "n_val": int(len(self.draws.val)),
+            "val_accuracy": float(accuracy_score(self.y_train[val], val_pred)) if len(val_pred) else None,
+            "n_val": int(len(val)), "validation": self.draws.protocol, "val_fold": self.draws.fold_of[(shots, seed)],
             "fit_seconds": fit_s, "predict_seconds": pred_s,
             "data": "labeled", "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
         }
@@ -169,16 +153,24 @@ class Evaluation:
         for spec in specs:
             started = time.perf_counter()
             train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
-            val_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.val, self.source.train.images)
             test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
-            pool_f = self._pool_features(backbone, checkpoint, spec, test_f) if any(map(uses_pool, heads)) else None
+            by_fold = {}  # fold -> (validation features, pool features or None): one fold at a time
             extract_s = time.perf_counter() - started  # 0 when every array came from the cache
             scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
-            for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc=f"{backbone.name} {spec.label()}",
+            for (shots, seed), idx in tqdm(self.draws.by_fold(), desc=f"{backbone.name} {spec.label()}",
                                            disable=not self.cfg.progress, leave=False):
+                fold = self.draws.fold_of[(shots, seed)]
+                if fold not in by_fold:
+                    started = time.perf_counter()
+                    self.memory.forget_objects()  # the last fold's UMAP and neighbour models: another pool
+                    by_fold = {fold: (
+                        self.cache.get(backbone, checkpoint, spec, "train", self.draws.folds[fold], self.source.train.images),
+                        self._pool_features(backbone, checkpoint, spec, test_f, fold) if any(map(uses_pool, heads)) else None)}
+                    extract_s += time.perf_counter() - started
+                val_f, pool_f = by_fold[fold]
                 for head_name in heads:
                     if uses_pool(head_name):
-                        x, y = pool_f, self._pool_labels(idx)
+                        x, y = pool_f, self._pool_labels(idx, fold)
                     else:
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                     use = self._data_use(head_name)
@@ -198,15 +190,22 @@ class Evaluation:
             rows += group
         return rows
 
-    def _pool_features(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, test_f: np.ndarray) -> np.ndarray:
-        """Features ``[P, D]`` of the pool (train split minus the validation draw), cached and memory-mapped;
-        in transductive mode the test features follow, unlabeled."""
-        pool_f = self.cache.get(backbone, checkpoint, spec, "train", self.pool, self.source.train.images, mmap=True)
+    def _pool_features(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, test_f: np.ndarray,
+                       fold: int = 0) -> np.ndarray:
+        """Features ``[P, D]`` of fold ``fold``'s pool (train split minus its validation set), cached and
+        memory-mapped; cross-validated, the whole train split is cached once and each fold's pool copied out of it.
+        In transductive mode the test features follow, unlabeled."""
+        if len(self.pools) == 1:
+            pool_f = self.cache.get(backbone, checkpoint, spec, "train", self.pool, self.source.train.images, mmap=True)
+        else:
+            every = self.cache.get(backbone, checkpoint, spec, "train", np.arange(len(self.y_train)),
+                                   self.source.train.images, mmap=True)
+            pool_f = np.asarray(every[self.pools[fold]])
         return np.concatenate([pool_f, test_f]) if self.cfg.transductive else pool_f
 
-    def _pool_labels(self, idx: np.ndarray) -> np.ndarray:
+    def _pool_labels(self, idx: np.ndarray, fold: int = 0) -> np.ndarray:
         """``[P (+ test)]``: -1 everywhere but the labeled draw ``idx`` (train indices), which keeps its labels."""
-        return pool_targets(self.pool, idx, self.y_train, len(self.y_test) if self.cfg.transductive else 0)
+        return pool_targets(self.pools[fold], idx, self.y_train, len(self.y_test) if self.cfg.transductive else 0)
 
     def _data_use(self, head_name: str) -> str:
         """What a head fitted on: ``labeled`` (the draw), ``pool`` (plus the unlabeled pool) or ``test`` (transductive)."""
@@ -246,7 +245,8 @@ class Evaluation:
         rows = []
         for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="fixmatch", disable=not self.cfg.progress, leave=False):
             model = FixMatchBaseline(self.cfg.fixmatch, self.source.hflip_preserves_label, seed)
-            row = self.classifier_row("fixmatch", self.cfg.fixmatch.spec(), model, idx, shots, seed, pool=self.pool)
+            row = self.classifier_row("fixmatch", self.cfg.fixmatch.spec(), model, idx, shots, seed,
+                                      pool=self.pools[self.draws.fold_of[(shots, seed)]])
             append_jsonl(self.run_dir / RESULTS_FILE, [row])
             rows.append(row)
         return rows
@@ -264,7 +264,8 @@ class Evaluation:
         t1 = time.perf_counter()
         pred = model.predict(self.test.images)
         t2 = time.perf_counter()
-        val_pred = model.predict(images[torch.as_tensor(self.draws.val)]) if len(self.draws.val) else np.empty(0)
+        val = self.draws.val_of((shots, seed))
+        val_pred = model.predict(images[torch.as_tensor(val)]) if len(val) else np.empty(0)
         row = self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
         return row if pool is None else row | {"data": "pool"}
 

@@ -28,24 +28,26 @@ from fewgen.backbones.base import FeatureSpec
 from fewgen.classifier import Classifier
 from fewgen.data.preprocess import Preprocess
 from fewgen.data.sources import Source, SourceOptions
-from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.data.splits import FIXED_VAL_PER_CLASS, labeled_draw, pool_targets, unlabeled_pool, validation_draw
 from fewgen.errors import FewgenError
-from fewgen.evaluate import EvalConfig
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, make_head, uses_pool
+from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
 from fewgen.heads.export import NOT_EXPORTABLE, exportable
 from fewgen.report.summary import read_rows
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.runs import open_run
 
 DEFAULT_HEAD = "logreg"
-VAL_PER_CLASS = EvalConfig.val_per_class  # evaluate's default validation draw, kept out of a built-in dataset's draw as there
+VAL_PER_CLASS = FIXED_VAL_PER_CLASS  # evaluate's validation draw on a built-in dataset, kept out of its draw as there
 CV_FOLDS = 5
 
 
 def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, head: str | None = None) -> dict | None:
     """The validation-best exportable (spec, head, settings) among evaluate's rows of this checkpoint, at the
-    shots value nearest (on a log scale) to ``shots``; None when there is none."""
+    shots value nearest (on a log scale) to ``shots``; None when there is none.
+
+    Ties (equal mean validation accuracy, common when validation holds a few images) go to the simpler head
+    (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer settings, then to the method evaluated first."""
     scored = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
               and r.get("stage") != "select" and r.get("data", "labeled") != "test" and r.get("val_accuracy") is not None
               and exportable(r["head"], {**r.get("head_params", {}), **r.get("tuned", {})}) and head in (None, r["head"])]
@@ -56,11 +58,18 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     for r in (r for r in scored if r["shots"] == k):
         key = json.dumps([r["spec"], r["head"], r.get("head_params", {}), r.get("tuned", {})], sort_keys=True)
         groups.setdefault(key, []).append(r)
-    best = max(groups.values(), key=lambda g: np.mean([r["val_accuracy"] for r in g]))
+    means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in groups.items()}
+    top = max(means.values())
+    tied = [key for key in groups if means[key] == top]  # in the order the rows were written
+    best = groups[min(tied, key=lambda key: (simplicity(groups[key][0]["head"]), len(groups[key][0].get("tuned", {}))))]
     first = best[0]
+    chosen_by = f"validation accuracy in {RESULTS_FILE} (k={k}, {len(best)} seeds)"
+    if len(tied) > 1:
+        chosen_by += (f"; {len(tied)} methods tied at {100 * top:.1f}%, the simpler head won "
+                      f"(order: {', '.join(SIMPLEST_FIRST)}; then fewer settings, then the first evaluated)")
     return {"spec": first["spec"], "head": first["head"], "params": {**first.get("head_params", {}), **first.get("tuned", {})},
             "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
-            "chosen_by": f"validation accuracy in {RESULTS_FILE} (k={k}, {len(best)} seeds)"}
+            "tied": len(tied), "chosen_by": chosen_by}
 
 
 def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:

@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 from accelerate.utils import set_seed
@@ -142,12 +143,18 @@ def default_specs(run_dir: Path, backbone, checkpoint: str) -> list[FeatureSpec]
 
 @_locked(create=False)
 def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = None, expected_backbone: str | None = None,
-             source_options: SourceOptions | None = None, precision: str = "auto") -> list[dict]:
-    """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary."""
+             source_options: SourceOptions | None = None, precision: str = "auto",
+             announce: Callable[[str], None] | None = None) -> list[dict]:
+    """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary. ``announce``
+    gets the validation protocol and any repeated draws (:meth:`Draws.describe`) before the work starts."""
     run_dir = Path(run_dir)
     backbone, checkpoint, source = open_run(run_dir, expected_backbone, source_options, precision)
     specs = specs or default_specs(run_dir, backbone, checkpoint)
+    for spec in specs:
+        backbone.check_spec(spec)  # a bad spec is the only line printed
     evaluation = Evaluation(run_dir, source, cfg)
+    if announce is not None:
+        announce(evaluation.draws.describe())
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
     rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
     rows += evaluation.run_baselines()

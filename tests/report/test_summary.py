@@ -83,3 +83,23 @@ def test_a_paired_difference_whose_ci_spans_zero_is_not_marked():
     rows = [_row("a", "a", 1, s, acc, 0) for s, acc in enumerate((0.5, 0.6, 0.4))]
     rows += [_row("b", "b", 1, s, 0.5, 0) for s in range(3)]
     assert "*" not in format_paired(rows, "a", ["b"]).splitlines()[-1]
+
+
+def test_best_per_backbone_reads_validation_never_test():
+    """mlp is better on test, logreg on validation: the report's chosen method (which feeds the crossover and the
+    validation -> test gap) must be logreg."""
+    assert best_per_backbone(ROWS)["vae"] == "vae[part=stacked]+logreg"
+    reversed_rows = [{**r, "accuracy": r["val_accuracy"], "val_accuracy": r["accuracy"]} for r in ROWS]
+    assert best_per_backbone(reversed_rows)["vae"] == "vae[part=stacked]+mlp"
+
+
+def test_ties_on_validation_go_to_the_simpler_head():
+    rows = [row("vae", head, 4, s, acc, 0.8) for head, acc in (("knn", 0.9), ("mlp", 0.95), ("logreg", 0.7)) for s in range(2)]
+    assert best_by_validation(rows)["vae[part=stacked]"] == "vae[part=stacked]+logreg"
+    assert best_per_backbone(rows)["vae"] == "vae[part=stacked]+logreg"
+
+
+def test_one_draw_has_no_confidence_interval():
+    """A method run on a single distinct draw is shown as such, never as '± 0.0'."""
+    table = format_table([row("vae", "logreg", 4, 0, 0.8, 0.8)] + [row("vae", "logreg", 1, s, 0.5 + s / 10, 0.5) for s in (0, 1)])
+    assert "80.0 (n=1)" in table and "± 0.0" not in table and "55.0 ±" in table

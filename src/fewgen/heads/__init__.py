@@ -15,6 +15,16 @@ from fewgen.heads.umap import UMAPHead
 HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead,
          "umap": UMAPHead, "selftrain": SelfTrainHead, "propagate": PropagateHead}
 
+# The order that breaks ties on validation: the simpler head wins. Linear models first (logreg, the convex default,
+# then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), and last the heads
+# that also learn from the unlabeled pool (more moving parts, and a model folder that holds the pool).
+SIMPLEST_FIRST = ("logreg", "linear", "knn", "mlp", "umap", "selftrain", "propagate")
+
+
+def simplicity(name: str) -> int:
+    """A head's rank in :data:`SIMPLEST_FIRST` (0 = simplest); a head missing from it ranks after every listed one."""
+    return SIMPLEST_FIRST.index(name) if name in SIMPLEST_FIRST else len(SIMPLEST_FIRST)
+
 
 def uses_pool(name: str) -> bool:
     """Whether head ``name`` learns from the unlabeled pool (its ``fit`` wants the pool's rows with ``y == -1``)."""
@@ -31,5 +41,5 @@ def make_head(name: str, random_state: int = 0, memory: PoolMemory | None = None
     return HEADS[name](random_state=random_state, **params)
 
 
-__all__ = ["HEADS", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
+__all__ = ["HEADS", "SIMPLEST_FIRST", "simplicity", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
            "UMAPHead", "make_head", "uses_pool"]

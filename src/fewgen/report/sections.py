@@ -45,11 +45,14 @@ class Cell:
 
     @property
     def text(self) -> str:
-        return f"{100 * self.mean:.1f} ± {100 * self.ci:.1f}"
+        """``mean ± ci`` in %; one draw has no CI and says so."""
+        return f"{100 * self.mean:.1f} ± {100 * self.ci:.1f}" if self.n > 1 else f"{100 * self.mean:.1f} (one draw)"
 
     @property
     def difference_text(self) -> str:
         """A paired difference in points, ``*`` where its CI excludes 0."""
+        if self.n == 1:
+            return f"{100 * self.mean:+.1f} (one draw)"
         return f"{100 * self.mean:+.1f} ± {100 * self.ci:.1f}" + (" *" if ci_excludes_zero(self.mean, self.ci, self.n) else "")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fewgen.errors import FewgenError
 from fewgen.evaluate import method_name
+from fewgen.heads import simplicity
 from fewgen.stats import ci_excludes_zero, mean_ci
 
 
@@ -52,36 +53,42 @@ def data_use(rows: list[dict]) -> dict[str, str]:
 
 
 def best_by_validation(rows: list[dict]) -> dict[str, str]:
-    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test).
+    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test); ties go to
+    the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), as in ``fewgen fit``.
     Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
-    val = summarise([row for row in rows if row["head"] != row["backbone"]], "val_accuracy")
-    best: dict[str, tuple[float, str]] = {}
+    feature_rows = [row for row in rows if row["head"] != row["backbone"]]
+    head_of = {method_name(row): row["head"] for row in feature_rows}
+    val = summarise(feature_rows, "val_accuracy")
+    best: dict[str, tuple[float, int, str]] = {}
     for method, by_shots in val.items():
         if "+" not in method:
             continue
         base = method.rsplit("+", 1)[0]
-        score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
-        if base not in best or score > best[base][0]:
-            best[base] = (score, method)
-    return {base: method for base, (_, method) in best.items()}
+        candidate = (round(sum(m for m, _, _ in by_shots.values()) / len(by_shots), 9), -simplicity(head_of[method]), method)
+        if base not in best or candidate[:2] > best[base][:2]:
+            best[base] = candidate
+    return {base: method for base, (_, _, method) in best.items()}
 
 
 def best_per_backbone(rows: list[dict]) -> dict[str, str]:
     """For each backbone, the method (spec and head) with the highest validation accuracy averaged over
     shots (never test); a baseline such as ``resnet18`` is its own single method. Only methods run at
-    every k their backbone was run at compete, so that none is judged on easier (larger) k alone."""
+    every k their backbone was run at compete, so that none is judged on easier (larger) k alone. Ties go to
+    the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to the method that appears first."""
     backbone_of = {method_name(row): row["backbone"] for row in rows}
+    head_of = {method_name(row): row["head"] for row in rows}
     val = summarise(rows, "val_accuracy")
     all_shots: dict[str, set[int]] = defaultdict(set)
     for method, by_shots in val.items():
         all_shots[backbone_of[method]] |= set(by_shots)
-    best: dict[str, tuple[bool, float, str]] = {}
+    best: dict[str, tuple[bool, float, int, str]] = {}
     for method, by_shots in val.items():
         backbone = backbone_of[method]
-        candidate = (set(by_shots) == all_shots[backbone], sum(m for m, _, _ in by_shots.values()) / len(by_shots), method)
-        if backbone not in best or candidate[:2] > best[backbone][:2]:
+        candidate = (set(by_shots) == all_shots[backbone], round(sum(m for m, _, _ in by_shots.values()) / len(by_shots), 9),
+                     -simplicity(head_of[method]), method)
+        if backbone not in best or candidate[:3] > best[backbone][:3]:
             best[backbone] = candidate
-    return {backbone: method for backbone, (_, _, method) in best.items()}
+    return {backbone: method for backbone, (_, _, _, method) in best.items()}
 
 
 def crossover(rows: list[dict], baseline: str = "resnet18") -> dict[str, tuple[int | None, list[int], list[int]]]:
@@ -171,9 +178,14 @@ def format_paired(rows: list[dict], method: str, references: list[str], metric: 
                 continue
             mean, half, n = table[k]
             mark = "*" if ci_excludes_zero(mean, half, n) else " "
-            cells.append(f"{100 * mean:+6.1f} ± {100 * half:4.1f}{mark}")
+            cells.append(f"{100 * mean:+6.1f} ± {100 * half:4.1f}{mark}" if n > 1 else f"{100 * mean:+6.1f} (n=1)  ")
         lines.append(f"{f'− {ref}':<{width}}  " + "  ".join(cells))
     return "\n".join(lines)
+
+
+def _cell(mean: float, half: float, n: int) -> str:
+    """``mean ± ci`` in %, 13 characters; one draw has no CI and says so (never a "± 0.0")."""
+    return f"{100 * mean:6.1f} ± {100 * half:4.1f}" if n > 1 else f"{100 * mean:6.1f} (n=1) "
 
 
 def format_table(rows: list[dict], metric: str = "accuracy") -> str:
@@ -185,9 +197,7 @@ def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     lines = [f"{metric} (mean ± 95% CI over seeds, %; data: what the head was fitted on — labeled draw, "
              "pool = plus the unlabeled train images, test = transductive)", header, "-" * len(header)]
     for method, by_shots in table.items():
-        cells = [
-            f"{100 * by_shots[k][0]:6.1f} ± {100 * by_shots[k][1]:4.1f}" if k in by_shots else f"{'—':>13}" for k in shots
-        ]
+        cells = [_cell(*by_shots[k]) if k in by_shots else f"{'—':>13}" for k in shots]
         lines.append(f"{method:<{width}}  {uses.get(method, 'labeled'):<7}  " + "  ".join(cells))
     best = best_by_validation(rows)
     if best:
