@@ -164,6 +164,29 @@ def test_predict_on_nothing_or_a_missing_path_is_one_sentence(default_model, tmp
     assert "nowhere.png does not exist" in capsys.readouterr().err
 
 
+def test_predict_gives_a_broken_link_a_row_and_counts_what_it_left_out(user_run, default_model, tmp_path, capsys):
+    """A broken symbolic link was dropped without a row; hidden and non-image files were not counted."""
+    folder = tmp_path / "new"
+    (folder / "sub").mkdir(parents=True)
+    good = sorted((user_run[0] / "test" / "dark").glob("*.png"))[0]
+    (folder / "sub" / "a.png").write_bytes(good.read_bytes())
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (folder / "photo.heic").write_bytes(b"not decodable here")
+    (folder / "notes.txt").write_text("hello")
+    (folder / ".hidden.png").write_bytes(good.read_bytes())
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(default_model), str(folder), "--out", str(out)]) == 1
+    rows = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {"a.png", "gone.png"} and rows["gone.png"]["error"] and not rows["a.png"]["error"]
+    err = capsys.readouterr().err
+    assert "1 of 2 images classified, 1 could not be read" in err
+    assert "left out: 1 hidden, 2 not an image by suffix (.heic, .txt)" in err
+    (folder / "sub" / "a.png").unlink()
+    (folder / "gone.png").unlink()
+    assert main(["predict", str(default_model), str(folder)]) == 2
+    assert "left out: 1 hidden, 2 not an image by suffix" in capsys.readouterr().err
+
+
 def test_strict_stops_at_the_first_bad_file(user_run, default_model, tmp_path, capsys):
     folder, model = user_run[0], default_model
     out = tmp_path / "p.jsonl"

@@ -47,14 +47,14 @@ def predict(
     """Classify images: one row per file (path, class, probability, top classes, error); exit code 1 if any file failed."""
     from fewgen.atomic import atomic_path
     from fewgen.classifier import load_classifier
-    from fewgen.predict import COLUMNS, format_row, list_images, output_kind, predict_rows
+    from fewgen.predict import COLUMNS, format_row, left_out, list_images, output_kind, predict_rows
 
     kind = output_kind(out)
     for option, value in (("--top", top), ("--batch-size", batch_size)):
         if value < 1:
             raise FewgenError(f"{option} must be at least 1, got {value}")
     classifier = load_classifier(model)
-    files = list_images(paths)
+    files, listing = list_images(paths)
     started, failed = time.perf_counter(), 0
 
     def write(stream) -> int:
@@ -73,6 +73,6 @@ def predict(
             failed = write(stream)
     seconds = time.perf_counter() - started
     typer.echo(f"{len(files) - failed} of {len(files)} images classified, {failed} could not be read, in {seconds:.1f}s"
-               + (f"; rows in {out}" if out else ""), err=True)
+               + (f"; rows in {out}" if out else "") + left_out(listing), err=True)
     if failed:
         raise typer.Exit(1)

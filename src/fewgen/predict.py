@@ -21,29 +21,40 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fewgen.classifier import Classifier
-from fewgen.data.folder import IMAGE_SUFFIXES
+from fewgen.data.folder import IMAGE_SUFFIXES, Listing
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
 
 COLUMNS = ("path", "class", "probability", "top", "error")
 
 
-def list_images(paths: list[Path]) -> list[Path]:
-    """Files given by name (any suffix: a file that is not an image gets an error row), and the image files under
-    each folder given, recursively, sorted; hidden files and folders are left out."""
+def list_images(paths: list[Path]) -> tuple[list[Path], Listing]:
+    """``(files, listing)``: files given by name (any suffix: a file that is not an image gets an error row), and
+    the image files under each folder given, recursively, sorted; a broken symbolic link among them gets an error
+    row too. ``listing`` counts what the folders held that was left out: hidden files and folders, and files whose
+    suffix is not an image's."""
     found: list[Path] = []
+    listing = Listing()
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found += listing.images(path)
         elif path.exists() or path.is_symlink():
             found.append(path)
         else:
             raise FewgenError(f"{path} does not exist; give image files or folders of images")
     if not found:
-        raise FewgenError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(map(str, paths))}; "
-                          "give image files or folders of images")
-    return found
+        raise FewgenError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(map(str, paths))}"
+                          f"{left_out(listing)}; give image files or folders of images")
+    return found, listing
+
+
+def left_out(listing: Listing) -> str:
+    """``'; left out: 2 hidden, 1 not an image (.heic, .txt)'``, or '' when nothing was."""
+    parts = [f"{len(listing.hidden)} hidden"] if listing.hidden else []
+    if listing.other:
+        suffixes = sorted({p.suffix.lower() or p.name for p in listing.other})
+        parts.append(f"{len(listing.other)} not an image by suffix ({', '.join(suffixes[:5])}{', ...' if len(suffixes) > 5 else ''})")
+    return f"; left out: {', '.join(parts)}" if parts else ""
 
 
 class _Files(Dataset):

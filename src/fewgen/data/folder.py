@@ -44,7 +44,7 @@ DEFAULT_MAX_SIDE = 64  # the largest side chosen without --image-size
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class _Listing:
+class Listing:
     """The files of one folder tree, with what was left out counted (hidden, not images by suffix)."""
 
     def __init__(self):
@@ -143,7 +143,7 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
         raise FewgenError(f"folder {path} does not exist; give folder:PATH with PATH/labeled/<class>/ images")
     if not labeled_dir.is_dir():
         raise FewgenError(f"folder {path} has no 'labeled' subfolder; put labeled images in {labeled_dir}/<class>/")
-    listing = _Listing()
+    listing = Listing()
     labeled = listing.classes(labeled_dir)
     if not labeled:
         raise FewgenError(f"folder {labeled_dir} is empty; add one subfolder of images per class")
