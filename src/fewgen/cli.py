@@ -97,7 +97,8 @@ def pretrain(
     logs = "".join(f", {k} {v:.4g}" for k, v in last_epoch.items() if k != "epoch")
     resumed = f" (resumed at step {summary['resumed_from_step']})" if summary.get("resumed_from_step") else ""
     size = "x".join(map(str, config["image_shape"]))
-    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images, read as {size}) in {summary['seconds']:.1f}s{resumed}; "
+    skipped = f", {config['n_skipped']} unreadable skipped" if config.get("n_skipped") else ""
+    typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images{skipped}, read as {size}) in {summary['seconds']:.1f}s{resumed}; "
                f"last epoch's means: {logs[2:] or 'none'}; saved to {run / 'backbone'}")
 
 

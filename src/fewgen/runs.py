@@ -94,6 +94,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     run_config = {
         "dataset": dataset, **source_options_record(source_options), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
+        "n_skipped": len(source.notes.get("skipped_unlabeled", [])),
         "command": sys.argv, "fewgen_version": __version__, "machine": machine(),
     }
     main = is_main_process()

@@ -75,15 +75,27 @@ def test_a_bad_unlabeled_image_is_skipped_with_a_warning_and_counted(image_folde
     assert len(source.train) == 10 and source.notes["skipped_unlabeled"] == [str(image_folder / "unlabeled" / "junk.jpg")]
 
 
-def test_a_bad_unlabeled_image_found_when_decoded_is_replaced_by_the_next(image_folder):
-    """A file whose header reads but whose pixels do not (truncated) is found in a batch: skipped, and the next
-    unlabeled file stands in, so the batch keeps its size."""
+def test_an_unlabeled_image_whose_header_reads_but_pixels_do_not_is_skipped_at_load(image_folder, recwarn):
+    """A truncated JPEG once passed the header check, was counted in pretrain's headline, and was warned about in
+    every epoch and every worker: it is decoded once at load now, skipped and counted there, with one warning."""
     bad = image_folder / "unlabeled" / "u1.jpg"
     bad.write_bytes(bad.read_bytes()[:-100])
     source = load_source(f"folder:{image_folder}")
-    with pytest.warns(FewgenWarning, match="u1.jpg"):
-        images = source.train.images[6:10]
+    assert len(source.train) == 9 and source.notes["skipped_unlabeled"] == [str(bad)]
+    assert [str(w.message).split(" (")[0] for w in recwarn if "u1.jpg" in str(w.message)] == [
+        f"skipped unlabeled image: cannot read image {bad}"]
+
+
+def test_an_unlabeled_image_damaged_after_load_is_replaced_by_the_next_and_warned_once(image_folder, recwarn):
+    """A file damaged after the folder was read is found in a batch: skipped, and the next unlabeled file stands
+    in, so the batch keeps its size; it is warned about once, however often it is met."""
+    source = load_source(f"folder:{image_folder}")
+    bad = image_folder / "unlabeled" / "u1.jpg"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    images = source.train.images[6:10]
     assert torch.equal(images[1], images[2])
+    source.train.images[6:10]
+    assert len([w for w in recwarn if "u1.jpg" in str(w.message)]) == 1
 
 
 def test_an_empty_class_and_names_that_differ_only_in_case(image_folder):

@@ -38,6 +38,7 @@ class ImageFiles:
         self.paths = [Path(p) for p in paths]
         self.preprocess = preprocess
         self.optional = np.zeros(len(self.paths), dtype=bool) if optional is None else np.asarray(optional, dtype=bool)
+        self._warned: set[Path] = set()  # optional files found unreadable while decoding, each warned about once
 
     @property
     def mode(self) -> str:
@@ -61,7 +62,9 @@ class ImageFiles:
         except FewgenError as exc:
             if not self.optional[i]:
                 raise
-            warnings.warn(f"skipped unlabeled image: {exc}", FewgenWarning, stacklevel=2)
+            if self.paths[i] not in self._warned:  # once per file in this process, not once per epoch
+                self._warned.add(self.paths[i])
+                warnings.warn(f"skipped unlabeled image: {exc}", FewgenWarning, stacklevel=2)
         candidates = np.flatnonzero(self.optional)
         for j in np.roll(candidates, -int(np.searchsorted(candidates, i, side="right"))):
             try:

@@ -16,11 +16,12 @@ side is ``image_size`` (8..256) or, by default, the labeled images' median short
 (:func:`image_side`; pretrain prints it). The policy is stored
 in the run's ``config.json`` and in every model folder made from the run.
 
-The file list is built once, reading only headers (mode and size); pixels are decoded when a
-batch needs them (:class:`~fewgen.data.files.ImageFiles`), so a folder larger than memory
-works. The labeled images, few by design, are decoded at load, so a broken one is named
-before any work starts: a bad labeled or test image is an error that names the file. A bad
-unlabeled image is skipped with a warning, and counted in ``Source.notes``. Hidden files and
+The file list is built once, with each file's header (mode and size); every unlabeled image is
+decoded once then too (and let go), so a damaged one is skipped with one warning and counted in
+``Source.notes`` before any work, and the count pretrain prints is the count it trains on. Pixels
+are decoded again when a batch needs them (:class:`~fewgen.data.files.ImageFiles`), so a folder
+larger than memory works. The labeled images, few by design, are decoded at load, so a broken one
+is named before any work starts: a bad labeled or test image is an error that names the file. Hidden files and
 folders (a name starting with '.') and files whose suffix is not an image's are left out and
 counted; symbolic links are followed, and a broken one counts as a bad file.
 """
@@ -28,6 +29,7 @@ counted; symbolic links are followed, and a broken one counts as a bad file.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +89,10 @@ class Listing:
         return classes
 
 
-def _header(path: Path) -> tuple[bool, tuple[int, int]]:
+def _header(path: Path, decode: bool = False) -> tuple[bool, tuple[int, int]]:
     """``(is grayscale, (W, H))`` of the image at ``path`` from its header (EXIF orientation applied to the size),
-    or one sentence naming the file."""
+    or one sentence naming the file. ``decode``: also decode the pixels, so a file whose header reads but whose
+    data is damaged (a truncated JPEG) is found now, not mid-training."""
     if not path.exists():
         raise FewgenError(f"cannot read image {path} (a broken symbolic link); fix or remove it")
     try:
@@ -97,9 +100,35 @@ def _header(path: Path) -> tuple[bool, tuple[int, int]]:
             size = image.size
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
                 size = size[::-1]
-            return is_gray(image), size
+            gray = is_gray(image)
+            if decode:
+                image.load()
+            return gray, size
     except READ_ERRORS as exc:
         raise unreadable(path, exc) from None
+
+
+def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:
+    """The unlabeled files that decode, their headers, and the files skipped (one warning each). Every file is
+    decoded once here (4 threads: PIL decodes outside the GIL), so the count that pretrain prints is the count it
+    trains on, and a damaged file is not met again in every epoch and every worker."""
+
+    def check(path: Path):
+        try:
+            return _header(path, decode=True)
+        except FewgenError as exc:
+            return exc
+
+    kept, headers, skipped = [], [], []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for path, result in zip(paths, pool.map(check, paths, chunksize=64)):
+            if isinstance(result, FewgenError):
+                warnings.warn(f"skipped unlabeled image: {result}", FewgenWarning, stacklevel=3)
+                skipped.append(path)
+            else:
+                headers.append(result)
+                kept.append(path)
+    return kept, headers, skipped
 
 
 def check_image_size(image_size: int) -> int:
@@ -121,18 +150,6 @@ def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Pa
                           f"give --image-size N (between {MIN_SIDE} and {MAX_SIDE}) or use larger images")
     return min(median, DEFAULT_MAX_SIDE)
 
-
-def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int, int]]], list[Path]]:
-    """The unlabeled files whose header reads, their headers, and the files skipped (each with a warning)."""
-    kept, headers, skipped = [], [], []
-    for path in paths:
-        try:
-            headers.append(_header(path))
-            kept.append(path)
-        except FewgenError as exc:
-            warnings.warn(f"skipped unlabeled image: {exc}", FewgenWarning, stacklevel=2)
-            skipped.append(path)
-    return kept, headers, skipped
 
 
 def load_folder(path: Path, image_size: int | None = None, resize: str = "crop") -> Source:

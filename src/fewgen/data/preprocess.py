@@ -42,10 +42,13 @@ def unreadable(path: Path, exc: Exception) -> FewgenError:
 
 def open_image(path: Path) -> Image.Image:
     """The fully decoded image at ``path`` (a truncated file fails here), or one sentence naming it."""
+    image = None
     try:
         image = Image.open(path)
         image.load()
     except READ_ERRORS as exc:
+        if image is not None:
+            image.close()  # a file that fails to decode is not left open
         raise unreadable(path, exc) from None
     return image
 
