@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +222,25 @@ def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fewgen.runs, "pretrain", interrupted)
     assert main(["pretrain", "--run", str(tmp_path / "run"), "--epochs", "1"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_zero_epochs_on_a_network_warns_that_it_is_untrained(tmp_path, capsys):
+    tiny = ["--backbone", "vae", "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]
+    assert main(["pretrain", "--run", str(tmp_path / "vae"), *tiny, "--epochs", "0"]) == 0
+    assert "--epochs 0: the vae is saved untrained" in capsys.readouterr().err
+    assert main(["pretrain", "--run", str(tmp_path / "pixels"), "--backbone", "pixels", "--epochs", "0"]) == 0
+    assert "untrained" not in capsys.readouterr().err  # raw pixels have nothing to train
+
+
+def test_a_redirected_log_gets_no_progress_bars(tmp_path):
+    """Progress bars once wrote carriage-return updates into redirected logs (33 KB for 5 epochs)."""
+    log = tmp_path / "log.txt"
+    with log.open("w") as stream:
+        done = subprocess.run([sys.executable, "-m", "fewgen", "pretrain", "--run", str(tmp_path / "run"), "--backbone", "vae",
+                               "-o", "channels=8", "-o", "latent_dim=4", "--epochs", "2"], stdout=stream, stderr=stream)
+    assert done.returncode == 0
+    text = log.read_text()
+    assert "\r" not in text and "pretrained vae" in text and len(text) < 2000
 
 
 def test_pixels_run_with_pool_heads(tmp_path, capsys):

@@ -37,6 +37,7 @@ from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.scaling import SCALINGS
 from fewgen.rundir import RESULTS_FILE
+from fewgen.progress import bar_disabled
 
 BASELINES = ("pixels", "resnet18", "fixmatch")
 DEFAULT_BASELINES = ("pixels", "resnet18")  # fixmatch only when asked: it is costly on a CPU
@@ -158,7 +159,7 @@ class Evaluation:
             extract_s = time.perf_counter() - started  # 0 when every array came from the cache
             scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
             for (shots, seed), idx in tqdm(self.draws.by_fold(), desc=f"{backbone.name} {spec.label()}",
-                                           disable=not self.cfg.progress, leave=False):
+                                           disable=bar_disabled(self.cfg.progress), leave=False):
                 fold = self.draws.fold_of[(shots, seed)]
                 if fold not in by_fold:
                     started = time.perf_counter()
@@ -233,7 +234,7 @@ class Evaluation:
         rows = []
         seeds = self.cfg.resnet_seeds or self.cfg.seeds
         draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
-        for (shots, seed), idx in tqdm(draws.items(), desc="resnet18", disable=not self.cfg.progress, leave=False):
+        for (shots, seed), idx in tqdm(draws.items(), desc="resnet18", disable=bar_disabled(self.cfg.progress), leave=False):
             model = ResNetBaseline(self.cfg.resnet, self.source.hflip_preserves_label, seed)
             row = self.classifier_row("resnet18", self.cfg.resnet.spec(), model, idx, shots, seed)
             append_jsonl(self.run_dir / RESULTS_FILE, [row])
@@ -243,7 +244,7 @@ class Evaluation:
     def run_fixmatch(self) -> list[dict]:
         """FixMatch on each labeled draw plus the pool (the train split minus the validation draw); rows say data=pool."""
         rows = []
-        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="fixmatch", disable=not self.cfg.progress, leave=False):
+        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="fixmatch", disable=bar_disabled(self.cfg.progress), leave=False):
             model = FixMatchBaseline(self.cfg.fixmatch, self.source.hflip_preserves_label, seed)
             row = self.classifier_row("fixmatch", self.cfg.fixmatch.spec(), model, idx, shots, seed,
                                       pool=self.pools[self.draws.fold_of[(shots, seed)]])

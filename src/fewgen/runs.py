@@ -14,6 +14,7 @@ import functools
 import os
 import platform
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -24,8 +25,9 @@ from fewgen import __version__
 from fewgen.atomic import write_json, write_text
 from fewgen.backbones import checkpoint_hash, get_backbone_class, load_backbone
 from fewgen.backbones.base import FeatureSpec, config_from_options
+from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.data import SourceOptions, load_source
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
@@ -91,6 +93,9 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     source = load_source(dataset, source_options)
     set_seed(train.seed)  # the same --seed gives the same initial weights, hence the same run
     model = cls(config, source.image_shape)
+    if not resume and isinstance(model, TorchBackbone) and (train.steps == 0 or (train.steps is None and train.epochs == 0)):
+        warnings.warn(f"--epochs 0: the {backbone} is saved untrained, with its random initial weights, so its features "
+                      "are a random network's; give --epochs N (or --steps N) to train it", FewgenWarning, stacklevel=2)
     run_config = {
         "dataset": dataset, **source_options_record(source_options), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),

@@ -35,6 +35,7 @@ from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.report.plots import plot_timestep_sweep
 from fewgen.report.summary import sweep_table
 from fewgen.rundir import RESULTS_FILE, SELECTION_FILE, SWEEP_PLOT
+from fewgen.progress import bar_disabled
 
 DEFAULT_TIMESTEPS = (0, 10, 25, 50, 100, 200, 350, 500, 750)
 
@@ -122,7 +123,7 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
     precision = backbone.feature_precision()
     cache, rows = FeatureCache(run_dir), []
     memory = PoolMemory(cache.root / "pool")  # a pool head's UMAP / neighbour graph: once per (t, blocks)
-    for t in tqdm(cfg.timesteps, desc="timesteps", disable=not cfg.progress, leave=False):
+    for t in tqdm(cfg.timesteps, desc="timesteps", disable=bar_disabled(cfg.progress), leave=False):
         full = FeatureSpec(layers=every_block, timestep=(t,), pool=cfg.pool, weights=cfg.weights)
         features = cache.get(backbone, checkpoint, full, "train", draws.union, source.train.images)
         pool = cache.get(backbone, checkpoint, full, "train", draws.pool, source.train.images, mmap=True) \

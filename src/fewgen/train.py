@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from fewgen.atomic import save_tensors, write_json
 from fewgen.data.order import ShardedBatches, derived_seed
 from fewgen.errors import FewgenError
+from fewgen.progress import bar_disabled
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -253,7 +254,7 @@ class Trainer:
             loss_of = torch.compile(loss_of)  # wraps the step; self.model (what is saved) stays the plain module
         after_step = getattr(self.model, "after_optimizer_step", None)  # e.g. an EMA update
         started, last_loss = time.perf_counter(), float("nan")
-        bar = tqdm(total=total_steps, initial=step, desc=self.tag, disable=not cfg.progress or not accelerator.is_main_process,
+        bar = tqdm(total=total_steps, initial=step, desc=self.tag, disable=True if not accelerator.is_main_process else bar_disabled(cfg.progress),
                    leave=False)
         for epoch in range(step // steps_per_epoch, epochs):
             if step >= total_steps:

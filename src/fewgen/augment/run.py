@@ -31,6 +31,7 @@ from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.summary import read_rows
 from fewgen.rundir import RESULTS_FILE, save_sample_grid
+from fewgen.progress import bar_disabled
 
 GRID_TS = torch.linspace(0, 1, 8)
 
@@ -119,7 +120,7 @@ class AugmentationRun:
         rows, done = [], self._done()
         draws = self.evaluation.draws.labeled.items()
         n_val = len(self.evaluation.draws.val)
-        for (shots, seed), idx in tqdm(draws, desc="augment", disable=not self.cfg.progress, leave=False):
+        for (shots, seed), idx in tqdm(draws, desc="augment", disable=bar_disabled(self.cfg.progress), leave=False):
             group = []
             for name in self.cfg.augmentations:
                 key = self._key(self.cfg.method(name), shots, seed, n_val, self._spec(name))
