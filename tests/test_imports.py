@@ -4,6 +4,8 @@ it back (issue 14 found runs <-> report.collect <-> augment.run and select <-> r
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).parents[1] / "src"
@@ -49,3 +51,22 @@ def test_the_module_graph_has_no_cycles():
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_the_command_line_imports_no_torch_before_a_command_runs():
+    """`fewgen --help` once took 3+ s idle (8-9 s on a loaded box): the CLI imported torch, diffusers and umap
+    before parsing anything. The app and its help are built from torch-free modules; each command imports what it
+    runs."""
+    code = ("import sys, fewgen.cli; heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torch', 'torchvision', 'diffusers', 'umap', 'sklearn', 'accelerate', 'scipy', 'numpy'}); print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "fewgen", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "pretrain" in help_text and "evaluate" in help_text
+
+
+def test_the_names_shown_in_help_are_the_registries():
+    from fewgen.backbones import BACKBONES
+    from fewgen.configs import BACKBONE_NAMES
+
+    assert BACKBONE_NAMES == tuple(sorted(BACKBONES))

@@ -14,23 +14,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.backbones import BACKBONES, FeatureSpec
-from fewgen.augment.glo import GLOConfig
-from fewgen.backbones.base import option_help
-from fewgen.baselines.fixmatch import FixMatchConfig
-from fewgen.baselines.resnet import ResNetConfig
-from fewgen.data import SourceOptions
-from fewgen.data.files import worker_sentence
 from fewgen.cli_model import fit, predict
 from fewgen.cli_options import (Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
                                  validation)
-from fewgen.errors import FewgenError, FewgenWarning
-from fewgen.evaluate import EvalConfig
-from fewgen.report.summary import format_table
-from fewgen.select import DEFAULT_TIMESTEPS, SelectConfig
-from fewgen.train import TrainConfig
+from fewgen.configs import BACKBONE_NAMES, DEFAULT_TIMESTEPS, FixMatchConfig, GLOConfig, ResNetConfig, option_help
+from fewgen.errors import FewgenError, FewgenWarning, worker_sentence
+
+# Only torch-free modules above, so that `fewgen --help` answers at once: each command imports what it runs.
 
 DEMO_HEADS = ("mlp", "logreg", "umap", "selftrain", "propagate")  # the paper's head, logreg, and the pool heads
 DEMO_RESNET_STEPS, DEMO_RESNET_SEEDS = 100, 2  # ResNet-18 was 8 of the demo's 10 minutes on a 2-core box without AVX-512
@@ -40,21 +32,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _backbone_options_help() -> str:
-    from dataclasses import fields
-
-    parts = []
-    for name, cls in sorted(BACKBONES.items()):
-        described = ", ".join(f"{f.name}={f.default}" for f in fields(cls.Config)) or "none"
-        parts.append(f"{name}: {described}")
-    return ("Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' says what each does. Defaults — "
-            + "; ".join(parts) + ".")
+    return "Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' lists each backbone's settings, defaults and what they do."
 
 
 @app.command()
 def pretrain(
     run: Annotated[Path, typer.Option(help="Run folder to create (config, checkpoints, weights, results).")],
     data: Annotated[str, typer.Option(help="Dataset: digits, mnist, fashion-mnist, cifar10, cifar100, or folder:PATH.")] = "digits",
-    backbone: Annotated[str, typer.Option(help=f"Generative backbone: {', '.join(sorted(BACKBONES))}.")] = "vae",
+    backbone: Annotated[str, typer.Option(help=f"Generative backbone: {', '.join(BACKBONE_NAMES)}.")] = "vae",
     option: Annotated[list[str], typer.Option("--option", "-o", help=_backbone_options_help())] = [],
     epochs: Annotated[int, typer.Option(help="Passes over the unlabeled pool.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
@@ -79,7 +64,9 @@ def pretrain(
 
     Data parallel under 'accelerate launch -m fewgen pretrain ...' or 'torchrun --nproc-per-node N -m fewgen
     pretrain ...': --batch-size is the global batch, shared among the processes; only the main one writes."""
+    from fewgen.data import SourceOptions
     from fewgen.runs import pretrain as run_pretrain
+    from fewgen.train import TrainConfig
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
                         progress=progress, checkpoint_every=checkpoint_every, workers=workers, compile=compile,
@@ -105,6 +92,8 @@ def pretrain(
 @app.command()
 def backbones() -> None:
     """List the backbones, with each --option KEY, its default and what it does."""
+    from fewgen.backbones import BACKBONES
+
     for name, cls in sorted(BACKBONES.items()):
         summary = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
         typer.echo(f"{name}: {summary[0].replace('``', '') if summary else ''}")
@@ -143,6 +132,9 @@ def evaluate(
     progress: Progress = True,
 ) -> None:
     """Fit heads on k labeled images per class (shots x seeds), run the baselines on the same draws, and report."""
+    from fewgen.data import SourceOptions
+    from fewgen.evaluate import EvalConfig
+    from fewgen.report.summary import format_table
     from fewgen.runs import evaluate as run_evaluate
 
     cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
@@ -174,7 +166,10 @@ def select_command(
     progress: Progress = True,
 ) -> None:
     """Choose the diffusion timestep and blocks on the validation draw only (never the test split); 'evaluate' then uses the choice."""
+    from fewgen.backbones import FeatureSpec
+    from fewgen.data import SourceOptions
     from fewgen.runs import select as run_select
+    from fewgen.select import SelectConfig
 
     cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
                        shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
@@ -211,6 +206,7 @@ def augment(
     """Train ResNet-18 on each labeled draw with each augmentation, cGLO's slerp samples included (Azuri & Weinshall)."""
     from fewgen.augment.run import AugmentConfig
     from fewgen.backbones.base import config_from_options
+    from fewgen.data import SourceOptions
     from fewgen.runs import augment as run_augment
 
     glo = config_from_options(GLOConfig, key_values(option))
@@ -261,9 +257,14 @@ def demo(
 ) -> None:
     """The main job: on digits, pretrain the VAE, evaluate k = 1, 2, 5, 10 with heads on the labeled images and heads
     that also learn from the unlabeled pool, against pixels+logreg and ResNet-18, and write the report."""
+    from fewgen.backbones import FeatureSpec
+    from fewgen.data import SourceOptions
+    from fewgen.evaluate import EvalConfig
     from fewgen.report.html import build_report
+    from fewgen.report.summary import format_table
     from fewgen.runs import evaluate as run_evaluate
     from fewgen.runs import pretrain as run_pretrain
+    from fewgen.train import TrainConfig
 
     started = time.perf_counter()
     run = run or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -331,10 +332,6 @@ def _run(argv: list[str] | None) -> int:
             return exc.exit_code
         raise
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def run() -> None:

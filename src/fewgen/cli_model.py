@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 import typer
 
 from fewgen.cli_options import DataRoot, FeaturePrecision
-from fewgen.data import SourceOptions
 from fewgen.errors import FewgenError
 
 
@@ -25,6 +24,7 @@ def fit(
     data_root: DataRoot = None,
 ) -> None:
     """Fit the final classifier on the run's labeled images (and its pool, for pool heads) and save it as a model folder."""
+    from fewgen.data import SourceOptions
     from fewgen.fitting import fit_classifier
 
     classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root), precision)

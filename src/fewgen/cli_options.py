@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from fewgen.backbones import FeatureSpec
 from fewgen.errors import FewgenError
+
+if TYPE_CHECKING:
+    from fewgen.backbones import FeatureSpec
 
 
 def ints(text: str, option: str) -> tuple[int, ...]:
@@ -42,6 +44,8 @@ def alternatives(text: str, option: str, convert=str) -> list[tuple]:
 
 def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
     """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
+    from fewgen.backbones import FeatureSpec
+
     if parts and (timesteps or blocks):
         raise FewgenError("--parts is for the vae and vqvae, --timesteps/--blocks for the ddpm; give one or the other")
     if parts:

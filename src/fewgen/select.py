@@ -29,6 +29,7 @@ from fewgen.atomic import append_jsonl, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
 from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.configs import DEFAULT_TIMESTEPS
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
@@ -37,7 +38,6 @@ from fewgen.report.summary import sweep_table
 from fewgen.rundir import RESULTS_FILE, SELECTION_FILE, SWEEP_PLOT
 from fewgen.progress import bar_disabled
 
-DEFAULT_TIMESTEPS = (0, 10, 25, 50, 100, 200, 350, 500, 750)
 
 
 @dataclass

@@ -17,7 +17,6 @@ Generative Latent Optimization Model"): a generator, one learned code per traini
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,30 +26,10 @@ import torchvision
 from torch import nn
 
 from fewgen.augment.interpolate import INTERPOLATIONS, interpolate
-from fewgen.backbones.base import option
+from fewgen.configs import LOSSES, GLOConfig  # noqa: F401 (re-exported)
 from fewgen.errors import FewgenError
 
-LOSSES = ("auto", "perceptual", "laplacian")
 SLERP_TS = (0.1, 0.2, 0.3, 0.4)  # the paper's interpolation factors, drawn uniformly
-
-
-@dataclass
-class GLOConfig:
-    code_dim: int = option(128, "Dimension d of each image's code on the unit sphere (the paper: 128).")
-    noise_dim: int = option(16, "Size of the noise ε concatenated to the code at the generator input; 0 = no noise (ablation).")
-    noise_sigma: float = option(0.1, "Standard deviation σ of that noise.")
-    channels: int = option(64, "Width of the generator (its last hidden layer; earlier layers have 2x and 4x).")
-    gamma: float = option(1.0, "Weight γ of the weak classifier's cross-entropy; 0 = no classifier (ablation).")
-    loss: str = option("auto", "Reconstruction loss: auto (perceptual if VGG-16 weights are on disk, else laplacian), perceptual, laplacian.")
-    steps: int = option(1500, "Optimizer steps (Adam) for the generator, codes and classifier.")
-    batch_size: int = option(64, "Minibatch size while fitting the cGLO.")
-    lr: float = option(1e-3, "Learning rate for the generator, the codes and the classifier.")
-
-    def check(self) -> None:
-        if self.loss not in LOSSES:
-            raise FewgenError(f"glo loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
-        if self.code_dim < 2 or self.noise_dim < 0 or self.noise_sigma < 0 or self.gamma < 0 or self.steps < 1:
-            raise FewgenError("glo settings: code_dim >= 2, noise_dim >= 0, noise_sigma >= 0, gamma >= 0, steps >= 1")
 
 
 class Generator(nn.Module):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from fewgen import __version__
 from fewgen.atomic import write_json
+from fewgen.configs import option, option_help  # noqa: F401 (re-exported)
 from fewgen.errors import FewgenError
 
 BACKBONES: dict[str, type["Backbone"]] = {}
@@ -78,16 +79,6 @@ def pool_activation(activation: torch.Tensor, pool: str) -> torch.Tensor:
     if pool == "mean":
         return activation.float().mean(dim=(2, 3))
     return F.adaptive_avg_pool2d(activation.float(), pool_side(pool)).flatten(1)
-
-
-def option(default: Any, help: str) -> Any:
-    """A backbone config field with the help text ``fewgen backbones`` and ``pretrain --help`` show."""
-    return field(default=default, metadata={"help": help})
-
-
-def option_help(config_cls: type) -> list[tuple[str, Any, str]]:
-    """``(name, default, help)`` for each field of a backbone config."""
-    return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(config_cls)]
 
 
 def register(cls: type["Backbone"]) -> type["Backbone"]:

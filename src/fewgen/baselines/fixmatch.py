@@ -16,35 +16,16 @@ FixMatch is costly on a CPU, so ``evaluate`` runs it only when asked (``--baseli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms import v2
 
+from fewgen.configs import FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, cifar_resnet18, standard_augmentation
 from fewgen.data.files import ImageFiles, as_dataset
 from fewgen.train import TrainConfig, Trainer
-
-
-@dataclass
-class FixMatchConfig:
-    """Fixed budget: ``steps`` AdamW steps (cosine) of ``batch_size`` labeled + ``mu * batch_size`` unlabeled images."""
-
-    steps: int = 2000
-    batch_size: int = 32
-    mu: int = 7
-    threshold: float = 0.95
-    lambda_u: float = 1.0
-    lr: float = 1e-3
-    weight_decay: float = 5e-2
-    precision: str = "auto"
-
-    def spec(self) -> dict:
-        """What a result row records of this budget."""
-        return {"steps": self.steps, "batch_size": self.batch_size, "mu": self.mu, "threshold": self.threshold,
-                "lambda_u": self.lambda_u, "lr": self.lr}
 
 
 def strong_augmentation(image_size: int, hflip: bool) -> v2.Compose:

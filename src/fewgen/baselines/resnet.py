@@ -9,7 +9,6 @@ pixel) and, only where it preserves the label, horizontal flips. The budget
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,22 +17,8 @@ import torchvision
 from torch import nn
 from torchvision.transforms import v2
 
+from fewgen.configs import ResNetConfig
 from fewgen.train import TrainConfig, Trainer, make_accelerator
-
-
-@dataclass
-class ResNetConfig:
-    """Fixed training budget: AdamW with a cosine schedule for ``steps`` minibatches."""
-
-    steps: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 5e-2
-    precision: str = "auto"
-
-    def spec(self) -> dict:
-        """What a result row records of this budget."""
-        return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr}
 
 
 def cifar_resnet18(in_channels: int, num_classes: int) -> nn.Module:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fewgen.data.preprocess import Preprocess
-from fewgen.errors import FewgenError, FewgenWarning
+from fewgen.errors import FewgenError, worker_sentence  # noqa: F401 (re-exported), FewgenWarning
 
 
 class ImageFiles:
@@ -132,8 +132,3 @@ def image_batches(images: torch.Tensor | ImageFiles, indices: np.ndarray | None 
         raise FewgenError(worker_sentence(exc)) from None
 
 
-def worker_sentence(exc: Exception) -> str:
-    """The original message of an exception a DataLoader worker raised (torch prefixes it with a traceback)."""
-    text = str(exc)
-    marker = f"{type(exc).__name__}: "
-    return text.rsplit(marker, 1)[-1].strip() if "Original Traceback" in text else text
