@@ -176,3 +176,46 @@ def test_pool_features_are_cached_memory_mapped_once(digits, tmp_path):
     backbone = PrecisionPixels("fp32", image_shape=digits.image_shape)
     pool = FeatureCache(tmp_path).get(backbone, "-", FeatureSpec(), "train", evaluation.pool, digits.train.images, mmap=True)
     assert isinstance(pool, np.memmap) and not pool.flags.writeable and backbone.extractions == 0
+
+
+def test_resnet_trains_on_the_very_draw_the_heads_see(digits, tmp_path, fits, monkeypatch):
+    """Every head and baseline sees the same labeled images: ResNet-18's (shots, seed) row is fitted on the draw
+    that the heads' row of that (shots, seed) was fitted on."""
+    resnet_fits = []
+
+    class Recording:
+        def __init__(self, cfg, hflip, seed):
+            self.seed = seed
+
+        def fit(self, images, labels):
+            resnet_fits.append((self.seed, feature_rows(images), np.asarray(labels)))
+            return self
+
+        def predict(self, images):
+            return np.zeros(len(images), dtype=np.int64)
+
+    monkeypatch.setattr(evaluate_module, "ResNetBaseline", Recording)
+    cfg = dataclasses.replace(FAST, heads=("logreg",), seeds=3, baselines=("resnet18",))
+    evaluation, rows = run_pixels(tmp_path, digits, cfg)
+    resnet_rows = evaluation.run_resnet()
+    head_fits = {(r["shots"], r["seed"]): {bytes(x) for x in X.astype(np.float32)} for r, (_, X, _) in zip(rows, fits)}
+    assert len(resnet_rows) == len(resnet_fits) == len(head_fits) == 6
+    for row, (seed, images, _) in zip(resnet_rows, resnet_fits):
+        assert seed == row["seed"] and images == head_fits[(row["shots"], row["seed"])]
+
+
+def test_cross_validated_draws_keep_each_validation_fold_out_of_every_fit(digits, tmp_path, fits):
+    """With --val-per-class cv, each draw has its own validation fold: no head fitted for that draw, the pool heads
+    included, sees an image of it, and the pool is the train split minus that fold."""
+    small = dataclasses.replace(digits, train=digits.train.subset(np.arange(300)))
+    cfg = dataclasses.replace(FAST, val_per_class="cv", seeds=5, shots=(2,), heads=("logreg", "propagate"))
+    evaluation, rows = run_pixels(tmp_path, small, cfg)
+    per_draw = 3  # logreg, then propagate in its two candidate spaces
+    assert evaluation.draws.protocol == "cv" and len(fits) == per_draw * len(evaluation.draws.labeled)
+    for number, (key, _) in enumerate(evaluation.draws.by_fold()):
+        val = evaluation.draws.val_of(key)
+        val_rows = feature_rows(small.train.images[torch.as_tensor(val)])
+        for name, X, _ in fits[number * per_draw:(number + 1) * per_draw]:
+            assert not {bytes(row) for row in X.astype(np.float32)} & val_rows, f"{name} saw draw {key}'s validation fold"
+            assert name == "logreg" or len(X) == len(small.train) - len(val)
+    assert {r["val_fold"] for r in rows} == set(range(5)) and {r["validation"] for r in rows} == {"cv"}

@@ -105,6 +105,9 @@ def test_two_commands_writing_one_run_folder(tmp_path, capsys):
         err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--baselines", "",
                                          "--heads", "logreg", "--no-progress"]))
         assert "is writing" in err and f"pid {holder.pid}" in err and files_under(run) == before
+        model = tmp_path / "model"
+        err = one_sentence(capsys, main(["fit", str(run), "--out", str(model), "--shots", "2"]))  # fit writes the cache too
+        assert "is writing" in err and files_under(run) == before and not model.exists()
     finally:
         holder.kill()
         holder.wait()

@@ -142,3 +142,19 @@ def test_spec_fields_a_backbone_does_not_read_are_errors(name):
         if field not in reads and (name, field) not in {("ddpm", "pool"), ("ddpm", "weights"), ("vqvae", "pool")}:
             with pytest.raises(FewgenError, match="does not read"):
                 backbone.check_spec(FeatureSpec(**{field: value}))
+
+
+def test_the_checkpoint_hash_covers_the_config_as_well_as_the_weights(tmp_path):
+    """An edited backbone.json (say, channels) builds another network from the same weights: it must not pass as
+    the checkpoint whose features are cached or whose model folder was fitted."""
+    import json
+
+    from fewgen.backbones import checkpoint_hash
+
+    make("vae").save(tmp_path)
+    before = checkpoint_hash(tmp_path)
+    config_file = tmp_path / "backbone.json"
+    stored = json.loads(config_file.read_text())
+    stored["config"]["channels"] = 16
+    config_file.write_text(json.dumps(stored))
+    assert checkpoint_hash(tmp_path) != before

@@ -1,0 +1,42 @@
+"""The feature cache: what its key holds, so that a new checkpoint, spec, split, precision or image set never
+reads another's features."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fewgen.backbones import FeatureSpec, get_backbone_class
+from fewgen.features import FeatureCache
+
+
+def _vae(seed: int):
+    torch.manual_seed(seed)
+    cls = get_backbone_class("vae")
+    backbone = cls(cls.Config(channels=8, latent_dim=4), (1, 8, 8))
+    backbone.precision = "fp32"
+    return backbone
+
+
+def test_a_retrained_checkpoint_never_reads_the_old_features(tmp_path):
+    """Same backbone name, spec, split and images; other weights (a resumed or retrained run): another key."""
+    images = torch.randint(0, 256, (10, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    old, new = _vae(0), _vae(1)
+    spec, rows = FeatureSpec(part="encoder"), np.arange(10)
+    cache = FeatureCache(tmp_path)
+    first = cache.get(old, "checkpoint-a", spec, "train", rows, images)
+    second = cache.get(new, "checkpoint-b", spec, "train", rows, images)
+    assert not np.allclose(first, second)
+    assert np.array_equal(second, new.features(images, spec).numpy())
+    assert np.array_equal(cache.get(old, "checkpoint-a", spec, "train", rows, images), first)  # a hit, still old's
+
+
+def test_each_part_of_the_key_gives_its_own_file(tmp_path):
+    images = torch.randint(0, 256, (10, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    backbone, cache = _vae(0), FeatureCache(tmp_path)
+    calls = [("c", FeatureSpec(part="encoder"), "train", np.arange(10)), ("d", FeatureSpec(part="encoder"), "train", np.arange(10)),
+             ("c", FeatureSpec(part="decoder"), "train", np.arange(10)), ("c", FeatureSpec(part="encoder"), "test", np.arange(10)),
+             ("c", FeatureSpec(part="encoder"), "train", np.arange(5))]
+    for checkpoint, spec, split, rows in calls:
+        cache.get(backbone, checkpoint, spec, split, rows, images)
+    assert len(cache.cached("train")) + len(cache.cached("test")) == len(calls)
