@@ -196,9 +196,12 @@ def test_resume_continues_a_run(tmp_path, capsys):
     base = ["pretrain", "--run", str(run), "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]
     assert main([*base, "--epochs", "1"]) == 0
     shutil.rmtree(run / "backbone")  # as if killed after the first epoch's checkpoint
+    capsys.readouterr()
     assert main([*base, "--epochs", "2", "--resume"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["pretrain"]["steps"] == 2 * (1297 // 128) and config["status"] == "pretrained"
+    assert config["pretrain"]["resumed_from_step"] == 1297 // 128  # from the checkpoint, not a fresh start of 2 epochs
+    assert f"(resumed at step {1297 // 128})" in capsys.readouterr().out
 
 
 def test_unknown_option_is_a_usage_error(capsys):

@@ -306,3 +306,31 @@ def test_evaluate_and_fit_on_a_folder_with_few_labels(tmp_path, capsys):
     method = json.loads((model / "model.json").read_text())["method"]
     assert method["val_shots"] == 4 and method["n_seeds"] == 6
     assert method["head"] == "logreg" and "the simpler head won" in method["chosen_by"]  # knn's rows came first
+
+
+def test_the_cross_validation_fold_is_held_out_of_a_pool_heads_pool(tmp_path, monkeypatch):
+    """Without a test split, fit's estimate is k-fold CV on the labeled images; a pool head's pool must lose the
+    held-out fold too, or the fold's images shape the very head that is then scored on them."""
+    import fewgen.fitting as fitting_module
+    from fewgen.fitting import fit_classifier
+
+    folder = make_user_folder(tmp_path / "photos", test=0, unlabeled=20)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "pixels", "--image-size", "8"]) == 0
+    fitted = []
+    real = fitting_module.make_head
+
+    def recording(name, random_state=0, **params):
+        head = real(name, random_state=random_state, **params)
+        fit = head.fit
+        head.fit = lambda X, y: (fitted.append((np.asarray(X).copy(), np.asarray(y).copy())), fit(X, y))[1]
+        return head
+
+    monkeypatch.setattr(fitting_module, "make_head", recording)
+    classifier = fit_classifier(run, tmp_path / "model", head="propagate")
+    (full_X, full_y), folds = fitted[0], fitted[1:]
+    assert classifier.info["estimate"]["on"] == "5-fold cross-validation on the labeled images" and len(folds) == 5
+    labeled_rows = {bytes(row) for row in full_X[full_y >= 0]}
+    held_out = [labeled_rows - {bytes(row) for row in X} for X, _ in folds]  # the labeled images each fold's fit lacks
+    assert all(held_out) and sum(map(len, held_out)) == len(labeled_rows)  # each labeled image held out exactly once
+    assert all(len(X) == len(full_X) - len(gone) for (X, _), gone in zip(folds, held_out))

@@ -127,3 +127,22 @@ def test_memory_is_shared_not_copied_by_clone():
 
     memory = PoolMemory()
     assert clone(make_head("propagate", memory=memory)).memory is memory
+
+
+@pytest.mark.parametrize("name", ["selftrain", "propagate"])
+def test_new_rows_are_standardised_with_the_pools_statistics(name):
+    """A new image is placed with the pool's mean and scale, never its batch's own: one row alone, or a batch
+    shifted as a whole, must land where it lands among others."""
+    from fewgen.heads.pool import PoolSpace
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([c + rng.normal(0, 0.5, (80, 4)) for c in (np.zeros(4), 6 * np.ones(4))])
+    y = one_label_per_class(np.repeat([0, 1], 80))
+    X_new = rng.normal(3, 3, (12, 4))
+    head = make_head(name, memory=PoolMemory(), space="features").fit(X, y)
+    together = head.predict_proba(X_new)
+    alone = np.concatenate([head.predict_proba(X_new[i : i + 1]) for i in range(len(X_new))])
+    np.testing.assert_allclose(alone, together, rtol=0, atol=1e-12)
+    space = PoolSpace("features", "feature", PoolMemory())
+    space.fit(X)
+    np.testing.assert_allclose(space.transform(X_new[:3]), (X_new[:3] - X.mean(0)) / X.std(0), rtol=1e-9, atol=1e-9)
