@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fewgen.data.preprocess import Preprocess
-from fewgen.errors import FewgenError, worker_sentence  # noqa: F401 (re-exported), FewgenWarning
+from fewgen.errors import FewgenError, FewgenWarning, worker_sentence  # noqa: F401 (worker_sentence re-exported)
 
 
 class ImageFiles:
