@@ -152,15 +152,16 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
              source_options: SourceOptions | None = None, precision: str = "auto",
              announce: Callable[[str], None] | None = None) -> list[dict]:
     """Evaluate the run's backbone and the baselines on shared draws; writes rows, plot and summary. ``announce``
-    gets the validation protocol and any repeated draws (:meth:`Draws.describe`) before the work starts."""
+    gets the validation protocol and the repeated draws (:meth:`Draws.describe`) before the work starts, when
+    evaluate cross-validates or leaves a draw out."""
     run_dir = Path(run_dir)
     backbone, checkpoint, source = open_run(run_dir, expected_backbone, source_options, precision)
     specs = specs or default_specs(run_dir, backbone, checkpoint)
     for spec in specs:
         backbone.check_spec(spec)  # a bad spec is the only line printed
     evaluation = Evaluation(run_dir, source, cfg)
-    if announce is not None:
-        announce(evaluation.draws.describe())
+    if announce is not None and (evaluation.draws.protocol == "cv" or evaluation.draws.repeats):
+        announce(evaluation.draws.describe())  # the fixed validation draw of 16 per class goes without saying
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
     rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
     rows += evaluation.run_baselines()
