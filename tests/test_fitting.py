@@ -205,6 +205,7 @@ def test_fit_chooses_the_validation_best_exportable_head():
     rows += [{**base, "head": "mlp", "shots": 1, "seed": 0, "val_accuracy": 1.0, "accuracy": 1.0}]
     chosen = choose_method(rows, "vae", "c", shots=5)
     assert chosen["head"] == "knn" and chosen["val_shots"] == 4 and chosen["n_seeds"] == 3
+    assert "the best on validation, vae[part=stacked]+umap at 90.0%, cannot be saved" in chosen["chosen_by"]
     assert choose_method(rows, "vae", "c", shots=1)["head"] == "mlp"
     assert choose_method(rows, "vae", "other", shots=5) is None
 

@@ -48,18 +48,16 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
 
     Ties (equal mean validation accuracy, common when validation holds a few images) go to the simpler head
     (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer settings, then to the method evaluated first."""
-    scored = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
-              and r.get("stage") != "select" and r.get("data", "labeled") != "test" and r.get("val_accuracy") is not None
-              and exportable(r["head"], {**r.get("head_params", {}), **r.get("tuned", {})}) and head in (None, r["head"])]
+    candidates = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
+                  and r.get("stage") != "select" and r.get("data", "labeled") != "test"
+                  and r.get("val_accuracy") is not None and head in (None, r["head"])]
+    scored = [r for r in candidates if exportable(r["head"], {**r.get("head_params", {}), **r.get("tuned", {})})]
     if not scored:
         return None
     k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
-    groups: dict[str, list[dict]] = {}
-    for r in (r for r in scored if r["shots"] == k):
-        key = json.dumps([r["spec"], r["head"], r.get("head_params", {}), r.get("tuned", {})], sort_keys=True)
-        groups.setdefault(key, []).append(r)
-    means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in groups.items()}
-    top = max(means.values())
+    groups, every = _by_method([r for r in scored if r["shots"] == k]), _by_method([r for r in candidates if r["shots"] == k])
+    means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in every.items()}
+    top = max(means[key] for key in groups)
     tied = [key for key in groups if means[key] == top]  # in the order the rows were written
     best = groups[min(tied, key=lambda key: (simplicity(groups[key][0]["head"]), len(groups[key][0].get("tuned", {}))))]
     first = best[0]
@@ -67,9 +65,25 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     if len(tied) > 1:
         chosen_by += (f"; {len(tied)} methods tied at {100 * top:.1f}%, the simpler head won "
                       f"(order: {', '.join(SIMPLEST_FIRST)}; then fewer settings, then the first evaluated)")
+    unsaved = max((key for key in every if key not in groups), key=lambda key: means[key], default=None)
+    if unsaved is not None and means[unsaved] > top:
+        r = every[unsaved][0]
+        settings = ",".join(f"{name}={value}" for name, value in sorted(r.get("tuned", {}).items()))
+        spec = FeatureSpec.from_dict(r["spec"]).label()
+        chosen_by += (f"; the best on validation, {backbone}[{spec}]+{r['head']}{f'({settings})' if settings else ''} at "
+                      f"{100 * means[unsaved]:.1f}%, cannot be saved: {NOT_EXPORTABLE}")
     return {"spec": first["spec"], "head": first["head"], "params": {**first.get("head_params", {}), **first.get("tuned", {})},
             "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
             "tied": len(tied), "chosen_by": chosen_by}
+
+
+def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by (spec, head, settings), in the order they were written."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        key = json.dumps([r["spec"], r["head"], r.get("head_params", {}), r.get("tuned", {})], sort_keys=True)
+        groups.setdefault(key, []).append(r)
+    return groups
 
 
 def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:
