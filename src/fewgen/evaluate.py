@@ -36,13 +36,11 @@ from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.scaling import SCALINGS
+from fewgen.results import BASELINES, DATA_USES, HEAD_DEFAULTS, method_name  # noqa: F401 (re-exported)
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
 
-BASELINES = ("pixels", "resnet18", "fixmatch")
 DEFAULT_BASELINES = ("pixels", "resnet18")  # fixmatch only when asked: it is costly on a CPU
-HEAD_DEFAULTS = {"scaling": "feature"}
-DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
 # Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.
 CANDIDATES: dict[str, list[dict]] = {
@@ -92,16 +90,6 @@ class EvalConfig:
 def make_draws(source: Source, cfg: EvalConfig) -> Draws:
     """Draw everything up front, so bad ``--shots`` fails before any work is done (:func:`splits.make_draws`)."""
     return split_draws(source.train.labels, cfg.shots, cfg.seeds, cfg.val_per_class, source.class_names)
-
-
-def method_name(row: dict) -> str:
-    """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg(scaling=global)`` or ``resnet18``."""
-    if row["head"] == row["backbone"]:
-        return row["backbone"]
-    spec = FeatureSpec.from_dict(row["spec"]).label()
-    shown = [f"{k}={v}" for k, v in sorted(row.get("head_params", {}).items()) if HEAD_DEFAULTS.get(k) != v]
-    params = ",".join(shown + (["transductive"] if row.get("data") == "test" else []))
-    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}{f'({params})' if params else ''}"
 
 
 class Evaluation:

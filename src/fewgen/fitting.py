@@ -33,7 +33,7 @@ from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
 from fewgen.heads.export import NOT_EXPORTABLE, exportable
-from fewgen.report.summary import read_rows
+from fewgen.results import data_use, head_params, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.runs import open_run
 
@@ -49,9 +49,9 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     Ties (equal mean validation accuracy, common when validation holds a few images) go to the simpler head
     (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer settings, then to the method evaluated first."""
     candidates = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
-                  and r.get("stage") != "select" and r.get("data", "labeled") != "test"
+                  and stage(r) != "select" and data_use(r) != "test"
                   and r.get("val_accuracy") is not None and head in (None, r["head"])]
-    scored = [r for r in candidates if exportable(r["head"], {**r.get("head_params", {}), **r.get("tuned", {})})]
+    scored = [r for r in candidates if exportable(r["head"], {**head_params(r), **tuned(r)})]
     if not scored:
         return None
     k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
@@ -59,7 +59,7 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in every.items()}
     top = max(means[key] for key in groups)
     tied = [key for key in groups if means[key] == top]  # in the order the rows were written
-    best = groups[min(tied, key=lambda key: (simplicity(groups[key][0]["head"]), len(groups[key][0].get("tuned", {}))))]
+    best = groups[min(tied, key=lambda key: (simplicity(groups[key][0]["head"]), len(tuned(groups[key][0]))))]
     first = best[0]
     chosen_by = f"validation accuracy in {RESULTS_FILE} (k={k}, {len(best)} seeds)"
     if len(tied) > 1:
@@ -68,11 +68,11 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     unsaved = max((key for key in every if key not in groups), key=lambda key: means[key], default=None)
     if unsaved is not None and means[unsaved] > top:
         r = every[unsaved][0]
-        settings = ",".join(f"{name}={value}" for name, value in sorted(r.get("tuned", {}).items()))
+        settings = ",".join(f"{name}={value}" for name, value in sorted(tuned(r).items()))
         spec = FeatureSpec.from_dict(r["spec"]).label()
         chosen_by += (f"; the best on validation, {backbone}[{spec}]+{r['head']}{f'({settings})' if settings else ''} at "
                       f"{100 * means[unsaved]:.1f}%, cannot be saved: {NOT_EXPORTABLE}")
-    return {"spec": first["spec"], "head": first["head"], "params": {**first.get("head_params", {}), **first.get("tuned", {})},
+    return {"spec": first["spec"], "head": first["head"], "params": {**head_params(first), **tuned(first)},
             "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
             "tied": len(tied), "chosen_by": chosen_by}
 
@@ -81,7 +81,7 @@ def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
     """Rows grouped by (spec, head, settings), in the order they were written."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        key = json.dumps([r["spec"], r["head"], r.get("head_params", {}), r.get("tuned", {})], sort_keys=True)
+        key = json.dumps([r["spec"], r["head"], head_params(r), tuned(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
     return groups
 

@@ -35,6 +35,7 @@ from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.report.plots import plot_timestep_sweep
 from fewgen.report.summary import sweep_table
+from fewgen.results import stage
 from fewgen.rundir import RESULTS_FILE, SELECTION_FILE, SWEEP_PLOT
 from fewgen.progress import bar_disabled
 
@@ -161,7 +162,7 @@ def choose(rows: list[dict]) -> dict:
     """The (blocks, t, head) with the best mean validation accuracy; ties go to the first swept."""
     table = sweep_table(rows)
     (blocks, t, head), (mean, half, n) = max(table.items(), key=lambda item: item[1][0])
-    spec = next(r["spec"] for r in rows if r.get("stage") == "select" and tuple(r["spec"]["layers"]) == blocks
+    spec = next(r["spec"] for r in rows if stage(r) == "select" and tuple(r["spec"]["layers"]) == blocks
                 and r["spec"]["timestep"][0] == t)
     return {"spec": spec, "head": head, "val_accuracy": mean, "val_ci": half, "n_seeds": n}
 

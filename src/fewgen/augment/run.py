@@ -29,7 +29,7 @@ from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig, Evaluation
-from fewgen.report.summary import read_rows
+from fewgen.results import read_rows
 from fewgen.rundir import RESULTS_FILE, save_sample_grid
 from fewgen.progress import bar_disabled
 

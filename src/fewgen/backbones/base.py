@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,36 +28,11 @@ from fewgen import __version__
 from fewgen.atomic import write_json
 from fewgen.configs import option, option_help  # noqa: F401 (re-exported)
 from fewgen.errors import FewgenError
+from fewgen.feature_spec import FeatureSpec  # noqa: F401 (re-exported)
 
 BACKBONES: dict[str, type["Backbone"]] = {}
 META_FILE = "backbone.json"
 FEATURE_BATCH = 64  # every forward pass that reads features sees exactly this many images (torch_backbone.py)
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Which features to read: ``part`` (encoder/decoder/stacked), ``layers``, ``timestep``, ``pool``.
-
-    Fields a backbone does not use stay ``None``.
-    """
-
-    part: str | None = None
-    layers: tuple[str, ...] | None = None
-    timestep: tuple[int, ...] | None = None
-    pool: str = "mean"
-    weights: str | None = None  # which weights to read, e.g. the DDPM's "ema" or "raw"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FeatureSpec":
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()})
-
-    def label(self) -> str:
-        """A short human name, e.g. ``part=stacked`` or ``layers=up0+up1,timestep=50``."""
-        shown = {k: ("+".join(map(str, v)) if isinstance(v, list) else v) for k, v in self.to_dict().items()}
-        return ",".join(f"{k}={v}" for k, v in shown.items() if k != "pool" or v != "mean") or "default"
 
 
 _POOL = re.compile(r"^(\d+)x\1$")

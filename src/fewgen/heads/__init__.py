@@ -11,20 +11,10 @@ from fewgen.heads.pool import PoolMemory
 from fewgen.heads.propagate import PropagateHead
 from fewgen.heads.selftrain import SelfTrainHead
 from fewgen.heads.umap import UMAPHead
+from fewgen.results import SIMPLEST_FIRST, simplicity  # the tie-break order, kept with the rows it ranks
 
 HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead,
          "umap": UMAPHead, "selftrain": SelfTrainHead, "propagate": PropagateHead}
-
-# The order that breaks ties on validation: the simpler head wins. Linear models first (logreg, the convex default,
-# then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), and last the heads
-# that also learn from the unlabeled pool (more moving parts, and a model folder that holds the pool).
-SIMPLEST_FIRST = ("logreg", "linear", "knn", "mlp", "umap", "selftrain", "propagate")
-
-
-def simplicity(name: str) -> int:
-    """A head's rank in :data:`SIMPLEST_FIRST` (0 = simplest); a head missing from it ranks after every listed one."""
-    return SIMPLEST_FIRST.index(name) if name in SIMPLEST_FIRST else len(SIMPLEST_FIRST)
-
 
 def uses_pool(name: str) -> bool:
     """Whether head ``name`` learns from the unlabeled pool (its ``fit`` wants the pool's rows with ``y == -1``)."""

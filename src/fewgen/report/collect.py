@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fewgen.errors import FewgenError
-from fewgen.evaluate import BASELINES, method_name
+from fewgen.results import BASELINES, head_params, method_name, read_rows, stage
 from fewgen.features import FeatureCache
-from fewgen.report.summary import read_rows
 from fewgen.rundir import CONFIG_FILE, RESULTS_FILE, SELECTION_FILE
 
 
@@ -74,8 +73,8 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     images = {key: path / config[key] for key in ("samples", "reconstructions") if config.get(key) and (path / config[key]).is_file()}
     return RunRecord(
         path=path, name=name or path.name, config=config,
-        rows=[r for r in rows if r.get("stage", "evaluate") == "evaluate"],
-        sweep_rows=[r for r in rows if r.get("stage") == "select" and r.get("checkpoint") == config.get("checkpoint")],
+        rows=[r for r in rows if stage(r) == "evaluate"],
+        sweep_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") == config.get("checkpoint")],
         selection=selection, images=images,
     )
 
@@ -121,7 +120,7 @@ def baseline_settings_differ(rows: list[dict]) -> list[str]:
     settings: dict[str, set[str]] = {}
     for row in rows:
         if _is_baseline(row):
-            setting = json.dumps({"spec": row["spec"], "head_params": row.get("head_params") or {}, "n_val": row.get("n_val")},
+            setting = json.dumps({"spec": row["spec"], "head_params": head_params(row), "n_val": row.get("n_val")},
                                  sort_keys=True)
             settings.setdefault(method_name(row), set()).add(setting)
     return sorted(method for method, values in settings.items() if len(values) > 1)

@@ -17,8 +17,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fewgen import __version__
 from fewgen.atomic import write_text
-from fewgen.backbones.base import FeatureSpec
-from fewgen.evaluate import BASELINES
+from fewgen.feature_spec import FeatureSpec
+from fewgen.results import BASELINES
 from fewgen.report.collect import RunRecord, pooled_rows, read_runs
 from fewgen.report.sections import Figure, backbones_then_baselines, dataset_section, image_figures, sweep_figure, umap_figures
 from fewgen.report.summary import best_per_backbone

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from fewgen.atomic import save_figure  # noqa: E402
-from fewgen.evaluate import method_name  # noqa: E402
+from fewgen.results import method_name  # noqa: E402
 from fewgen.report.summary import best_by_validation, summarise, sweep_table  # noqa: E402
 
 BASELINE_STYLE = {"resnet18": dict(color="black", linestyle="--"), "pixels": dict(color="grey", linestyle=":"),

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from fewgen.atomic import atomic_path
-from fewgen.backbones.base import BACKBONES, FeatureSpec
+from fewgen.backbones.base import BACKBONES
+from fewgen.feature_spec import FeatureSpec
 from fewgen.data import load_source
 from fewgen.errors import FewgenError
-from fewgen.evaluate import BASELINES, method_name
+from fewgen.results import BASELINES, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep

@@ -7,26 +7,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from fewgen.errors import FewgenError
-from fewgen.evaluate import method_name
-from fewgen.heads import simplicity
+from fewgen.results import data_use as row_data_use
+from fewgen.results import method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
-
-
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a results.jsonl file; a damaged line is named (file and line number)."""
-    rows = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise FewgenError(f"{path} line {number} is not valid JSON; fix or delete that line") from None
-    return rows
 
 
 def _scored(rows: list[dict], metric: str) -> list[dict]:
     """The evaluation rows that carry ``metric`` (not `select`'s validation sweep rows)."""
-    return [row for row in rows if row.get(metric) is not None and row.get("stage", "evaluate") == "evaluate"]
+    return [row for row in rows if row.get(metric) is not None and stage(row) == "evaluate"]
 
 
 def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
@@ -46,7 +34,7 @@ def data_use(rows: list[dict]) -> dict[str, str]:
     order = {"labeled": 0, "pool": 1, "test": 2}
     uses: dict[str, str] = {}
     for row in _scored(rows, "accuracy"):
-        method, use = method_name(row), row.get("data", "labeled")
+        method, use = method_name(row), row_data_use(row)
         if order[use] >= order[uses.get(method, "labeled")]:
             uses[method] = use
     return uses
@@ -233,7 +221,7 @@ def sweep_table(rows: list[dict]) -> dict[tuple[tuple[str, ...], int, str], tupl
     """``{(blocks, t, head): (mean, ci_half_width, n)}`` of validation accuracy over the seeds."""
     scores: dict[tuple, list[float]] = {}
     for row in rows:
-        if row.get("stage") == "select":
+        if stage(row) == "select":
             key = (tuple(row["spec"]["layers"]), row["spec"]["timestep"][0], row["head"])
             scores.setdefault(key, []).append(row["val_accuracy"])
     return {key: (*mean_ci(values), len(values)) for key, values in scores.items()}
