@@ -129,7 +129,11 @@ def test_a_loaded_head_predicts_bit_identically(user_run, tmp_path):
 
     folder, run = user_run
     paths = sorted((folder / "test").rglob("*.*"))
-    for head in ("logreg", "mlp", "linear", "knn", "selftrain", "propagate"):
+    from fewgen.heads import HEADS
+
+    saved = [name for name, cls in HEADS.items() if cls.can_save({})]  # a new head is tested without a list to edit
+    assert set(saved) >= {"logreg", "mlp", "linear", "knn", "selftrain", "propagate"}
+    for head in saved:
         fitted = fit_classifier(run, tmp_path / head, head=head)
         assert np.array_equal(fitted.predict_proba(paths), load_classifier(tmp_path / head).predict_proba(paths)), head
 
@@ -335,3 +339,18 @@ def test_the_cross_validation_fold_is_held_out_of_a_pool_heads_pool(tmp_path, mo
     held_out = [labeled_rows - {bytes(row) for row in X} for X, _ in folds]  # the labeled images each fold's fit lacks
     assert all(held_out) and sum(map(len, held_out)) == len(labeled_rows)  # each labeled image held out exactly once
     assert all(len(X) == len(full_X) - len(gone) for (X, _), gone in zip(folds, held_out))
+
+
+def test_a_head_that_does_not_say_how_to_save_itself_is_refused_in_one_sentence(user_run, tmp_path, capsys, monkeypatch):
+    """exportable() fails closed: a new head class without save_state/load_state once fell into the logreg branch
+    of the exporter and failed with an AttributeError at `fewgen fit`."""
+    from fewgen.heads import HEADS, LogRegHead
+    from fewgen.heads.export import exportable
+
+    class Unsaved(LogRegHead):
+        saves = False
+
+    monkeypatch.setitem(HEADS, "unsaved", Unsaved)
+    assert not exportable("unsaved", {}) and not exportable("nonesuch", {})
+    assert main(["fit", str(user_run[1]), "--out", str(tmp_path / "m"), "--head", "unsaved"]) == 2
+    assert "does not say how to save itself" in capsys.readouterr().err and not (tmp_path / "m").exists()

@@ -32,7 +32,7 @@ from fewgen.data.splits import FIXED_VAL_PER_CLASS, labeled_draw, pool_targets, 
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
-from fewgen.heads.export import NOT_EXPORTABLE, exportable
+from fewgen.heads.export import exportable, why_not_exportable
 from fewgen.results import data_use, head_params, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.runs import open_run
@@ -71,7 +71,7 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
         settings = ",".join(f"{name}={value}" for name, value in sorted(tuned(r).items()))
         spec = FeatureSpec.from_dict(r["spec"]).label()
         chosen_by += (f"; the best on validation, {backbone}[{spec}]+{r['head']}{f'({settings})' if settings else ''} at "
-                      f"{100 * means[unsaved]:.1f}%, cannot be saved: {NOT_EXPORTABLE}")
+                      f"{100 * means[unsaved]:.1f}%, cannot be saved: {why_not_exportable(r['head'], tuned(r))}")
     return {"spec": first["spec"], "head": first["head"], "params": {**head_params(first), **tuned(first)},
             "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
             "tied": len(tied), "chosen_by": chosen_by}
@@ -91,7 +91,7 @@ def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | No
     if head is not None and head not in HEADS:
         raise FewgenError(f"unknown head '{head}'; use one of: {', '.join(HEADS)}")
     if head is not None and not exportable(head, {}):
-        raise FewgenError(f"--head {head} cannot be saved to a model folder: {NOT_EXPORTABLE}; choose another --head")
+        raise FewgenError(f"--head {head} cannot be saved to a model folder: {why_not_exportable(head, {})}; choose another --head")
     rows = read_rows(run_dir / RESULTS_FILE) if (run_dir / RESULTS_FILE).is_file() else []
     chosen = choose_method(rows, backbone.name, checkpoint, shots, head)
     if chosen is not None:

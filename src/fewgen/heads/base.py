@@ -7,6 +7,8 @@ Subclasses implement ``_fit_scaled(Z, y_idx, n_classes)`` and
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -26,6 +28,23 @@ class StandardisedHead(ClassifierMixin, BaseEstimator):
     """
 
     uses_pool = False
+
+    # Saving (heads/export.py writes the common part: classes, settings, the scaler). A head that can be saved sets
+    # ``saves = True`` and implements ``save_state`` / ``load_state``; any other is refused by ``exportable``.
+    saves: ClassVar[bool] = False
+
+    @classmethod
+    def can_save(cls, params: dict) -> bool:
+        """Whether a head of this class with settings ``params`` can be saved to a model folder."""
+        return cls.saves
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        """Put this head's own fitted state into ``arrays`` (for safetensors) and ``meta`` (for JSON)."""
+        raise NotImplementedError
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        """Set the fitted state :meth:`save_state` wrote (``classes_``, ``n_features_in_`` and the scaler are set)."""
+        raise NotImplementedError
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -84,3 +103,14 @@ class TorchHead(StandardisedHead):
         with torch.no_grad():
             logits = self.module_(torch.as_tensor(Z, dtype=torch.float64))
         return torch.softmax(logits, dim=1).numpy()
+
+    saves: ClassVar[bool] = True
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        arrays.update({f"module.{k}": v.numpy() for k, v in self.module_.state_dict().items()})
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        module = self._build(meta["n_features_in"], len(self.classes_)).double()
+        module.load_state_dict({k[len("module."):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+                                if k.startswith("module.")})
+        self.module_ = module.eval()

@@ -24,3 +24,15 @@ class KNNHead(StandardisedHead):
         proba = np.zeros((Z.shape[0], self.n_classes_))
         proba[:, self.model_.classes_] = self.model_.predict_proba(Z)
         return proba
+
+    saves = True
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        """The stored points and their targets: the index is refitted on them (exact search, the same neighbours)."""
+        arrays["knn.points"], arrays["knn.targets"] = self.model_._fit_X, self.model_._y
+        meta["n_classes"] = int(self.n_classes_)
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        points, targets = arrays["knn.points"], arrays["knn.targets"]
+        self.model_ = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(points)), metric=self.metric).fit(points, targets)
+        self.n_classes_ = meta["n_classes"]

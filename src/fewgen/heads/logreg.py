@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from fewgen.heads.base import StandardisedHead
+from fewgen.heads.state import logreg_from, logreg_state
 
 
 class LogRegHead(StandardisedHead):
@@ -27,3 +28,13 @@ class LogRegHead(StandardisedHead):
         if self.single_class_:
             return np.ones((Z.shape[0], 1))
         return self.model_.predict_proba(Z)
+
+    saves = True
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        meta["single_class"] = bool(self.single_class_)
+        meta["model"] = logreg_state(getattr(self, "model_", None), "model.", arrays)
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        self.single_class_ = meta["single_class"]
+        self.model_ = logreg_from(meta["model"], "model.", arrays)

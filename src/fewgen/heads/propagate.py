@@ -23,6 +23,7 @@ from sklearn.semi_supervised import LabelSpreading
 
 from fewgen.heads.pool import digest
 from fewgen.heads.semi import PoolHead, fit_logreg, logreg_proba
+from fewgen.heads.state import logreg_from, logreg_state
 
 
 class PropagateHead(PoolHead):
@@ -63,6 +64,20 @@ class PropagateHead(PoolHead):
         proba = self.label_distributions_[np.asarray(neighbours)].mean(axis=1)  # [M, C]
         total = proba.sum(axis=1, keepdims=True)
         return np.where(total > 0, proba / np.where(total > 0, total, 1), logreg_proba(self.fallback_, Z))
+
+    saves = True
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        """The pool's points and label distributions (a new image averages its neighbours'), and the fallback."""
+        arrays["pool.points"] = np.asarray(self.index_._fit_X, dtype=np.float64)
+        arrays["pool.label_distributions"] = self.label_distributions_
+        meta["model"] = logreg_state(self.fallback_, "model.", arrays)
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        self.index_ = NearestNeighbors().fit(arrays["pool.points"])
+        self.label_distributions_ = arrays["pool.label_distributions"]
+        self.fallback_ = logreg_from(meta["model"], "model.", arrays)
+        self.pool_key_ = "deployed"
 
 
 def _symmetric_connectivity(neighbours: np.ndarray, n: int) -> sparse.csr_matrix:

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from fewgen.heads.semi import PoolHead, fit_logreg, logreg_proba
+from fewgen.heads.state import logreg_from, logreg_state
 
 
 class SelfTrainHead(PoolHead):
@@ -58,3 +59,11 @@ class SelfTrainHead(PoolHead):
 
     def _proba_space(self, Z: np.ndarray) -> np.ndarray:
         return logreg_proba(self.model_, Z)
+
+    saves = True
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        meta["model"] = logreg_state(self.model_, "model.", arrays)
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        self.model_ = logreg_from(meta["model"], "model.", arrays)

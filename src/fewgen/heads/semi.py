@@ -28,6 +28,23 @@ class PoolHead(ClassifierMixin, BaseEstimator):
 
     uses_pool: ClassVar[bool] = True
 
+    # Saving (heads/export.py writes the common part: classes, settings, the scaler). A head that can be saved sets
+    # ``saves = True`` and implements ``save_state`` / ``load_state``; any other is refused by ``exportable``.
+    saves: ClassVar[bool] = False
+
+    @classmethod
+    def can_save(cls, params: dict) -> bool:
+        """Whether a head of this class with settings ``params`` can be saved to a model folder."""
+        return cls.saves and params.get("space", "features") != "umap"  # umap-learn's transform needs pickle
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        """Put this head's own fitted state into ``arrays`` (for safetensors) and ``meta`` (for JSON)."""
+        raise NotImplementedError
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        """Set the fitted state :meth:`save_state` wrote (``classes_``, ``n_features_in_`` and the scaler are set)."""
+        raise NotImplementedError
+
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         mask = labeled_mask(y)

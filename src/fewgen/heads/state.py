@@ -1,0 +1,51 @@
+"""The pieces a head's ``save_state`` / ``load_state`` are made of: a scaler and a scikit-learn logistic
+regression as plain arrays and JSON, and back, rebuilt from the attributes their ``predict`` reads (``mean_``,
+``scale_``, ``coef_``, ``intercept_``), so that no pickle is ever needed."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from fewgen.heads.scaling import GlobalScaler
+
+
+def scaler_state(scaler, prefix: str, arrays: dict) -> dict:
+    """Put a fitted scaler's ``mean``/``scale`` into ``arrays`` under ``prefix``; returns its JSON part."""
+    arrays[f"{prefix}mean"] = np.asarray(scaler.mean_, dtype=np.float64)
+    arrays[f"{prefix}scale"] = np.atleast_1d(np.asarray(scaler.scale_, dtype=np.float64))
+    return {"kind": "global" if isinstance(scaler, GlobalScaler) else "feature"}
+
+
+def scaler_from(meta: dict, prefix: str, arrays: dict):
+    """The scaler :func:`scaler_state` described."""
+    if meta["kind"] == "global":
+        scaler = GlobalScaler()
+        scaler.mean_, scaler.scale_ = arrays[f"{prefix}mean"], float(arrays[f"{prefix}scale"][0])
+        return scaler
+    scaler = StandardScaler()
+    scaler.mean_, scaler.scale_ = arrays[f"{prefix}mean"], arrays[f"{prefix}scale"]
+    scaler.var_ = scaler.scale_**2
+    scaler.n_features_in_ = len(scaler.mean_)
+    return scaler
+
+
+def logreg_state(model: LogisticRegression | None, prefix: str, arrays: dict) -> dict | None:
+    """Put a fitted logistic regression (or None: one class) into ``arrays``; returns its JSON part."""
+    if model is None:
+        return None
+    arrays[f"{prefix}coef"], arrays[f"{prefix}intercept"] = model.coef_, model.intercept_
+    arrays[f"{prefix}classes"] = np.asarray(model.classes_, dtype=np.int64)
+    return {"params": {k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}}
+
+
+def logreg_from(meta: dict | None, prefix: str, arrays: dict) -> LogisticRegression | None:
+    """The logistic regression :func:`logreg_state` described."""
+    if meta is None:
+        return None
+    model = LogisticRegression(**meta["params"])
+    model.coef_, model.intercept_ = arrays[f"{prefix}coef"], arrays[f"{prefix}intercept"]
+    model.classes_ = arrays[f"{prefix}classes"]
+    model.n_features_in_ = model.coef_.shape[1]
+    return model
