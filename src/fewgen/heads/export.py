@@ -35,8 +35,10 @@ def exportable(name: str, params: dict) -> bool:
 
 def why_not_exportable(name: str, params: dict) -> str:
     """Why :func:`exportable` says no."""
+    if name not in HEADS:
+        return f"no head is registered as '{name}' (heads: {', '.join(HEADS)})"
     uses_umap = name == "umap" or params.get("space", "features") == "umap"
-    return NOT_EXPORTABLE if uses_umap or name not in HEADS or HEADS[name].saves else NO_STATE
+    return NOT_EXPORTABLE if uses_umap or HEADS[name].saves else NO_STATE
 
 
 def head_state(name: str, head) -> tuple[dict[str, np.ndarray], dict]:
