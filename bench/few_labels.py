@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from folder_classifier import make_folder, timed  # noqa: E402
+from folder_classifier import machine_line, make_folder, pretrain_vae, timed  # noqa: E402
 
 
 def main() -> None:
@@ -36,13 +34,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--heads", default="logreg,knn,mlp,selftrain")
     args = parser.parse_args()
-    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-    print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", "| cores:", psutil.cpu_count(), flush=True)
+    print(machine_line(), flush=True)
     data, run = args.root / "photos", args.root / "run-few"
     make_folder(data, 5, args.unlabeled)
-    shutil.rmtree(run, ignore_errors=True)
-    seconds, _ = timed(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae",
-                        "--epochs", str(args.epochs), "--no-progress"])
+    seconds = pretrain_vae(data, run, args.epochs)
     print(f"pretrain vae, {args.epochs} epochs on {args.unlabeled + 50} images: {seconds:.0f} s", flush=True)
     seconds, out = timed(["evaluate", str(run), "--shots", "1,2,4", "--seeds", str(args.seeds), "--heads", args.heads,
                           "--no-progress"])

@@ -59,19 +59,30 @@ def timed(argv: list[str]) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout + done.stderr
 
 
+def machine_line() -> str:
+    """The CPU flags that decide the kernels (AVX2, AVX-512, bf16) and the core count, for the record."""
+    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
+    return f"cpu flags: {' '.join(sorted(flags)) or 'none of avx2/avx512'} | cores: {psutil.cpu_count()}"
+
+
+def pretrain_vae(data: Path, run: Path, epochs: int) -> float:
+    """``fewgen pretrain`` of the VAE on the folder ``data`` into a fresh ``run``; its wall seconds."""
+    shutil.rmtree(run, ignore_errors=True)
+    seconds, _ = timed(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae",
+                        "--epochs", str(epochs), "--no-progress"])
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/fewgen-user"))
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--unlabeled", type=int, default=20000)
     args = parser.parse_args()
-    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-    print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", "| cores:", psutil.cpu_count(), flush=True)
+    print(machine_line(), flush=True)
     data, run = args.root / "photos", args.root / "run"
     make_folder(data, 5, args.unlabeled)
-    shutil.rmtree(run, ignore_errors=True)
-    seconds, _ = timed(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae",
-                        "--epochs", str(args.epochs), "--no-progress"])
+    seconds = pretrain_vae(data, run, args.epochs)
     print(f"pretrain vae, {args.epochs} epochs on {args.unlabeled + 50} images: {seconds:.0f} s", flush=True)
     for head in ("logreg", "selftrain"):
         model = args.root / f"model-{head}"

@@ -31,8 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Few-shot image classification with features from generative models.")
 
 
-def _backbone_options_help() -> str:
-    return "Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' lists each backbone's settings, defaults and what they do."
+BACKBONE_OPTIONS_HELP = "Backbone setting KEY=VALUE (repeatable); 'fewgen backbones' lists each backbone's settings, defaults and what they do."
 
 
 @app.command()
@@ -40,7 +39,7 @@ def pretrain(
     run: Annotated[Path, typer.Option(help="Run folder to create (config, checkpoints, weights, results).")],
     data: Annotated[str, typer.Option(help="Dataset: digits, mnist, fashion-mnist, cifar10, cifar100, or folder:PATH.")] = "digits",
     backbone: Annotated[str, typer.Option(help=f"Generative backbone: {', '.join(BACKBONE_NAMES)}.")] = "vae",
-    option: Annotated[list[str], typer.Option("--option", "-o", help=_backbone_options_help())] = [],
+    option: Annotated[list[str], typer.Option("--option", "-o", help=BACKBONE_OPTIONS_HELP)] = [],
     epochs: Annotated[int, typer.Option(help="Passes over the unlabeled pool.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,

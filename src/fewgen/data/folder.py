@@ -151,7 +151,6 @@ def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Pa
     return min(median, DEFAULT_MAX_SIDE)
 
 
-
 def load_folder(path: Path, image_size: int | None = None, resize: str = "crop") -> Source:
     """Read ``path`` laid out as in the module docstring into a :class:`Source`."""
     path = Path(path).expanduser()

@@ -16,6 +16,7 @@ from fewgen.results import SIMPLEST_FIRST, simplicity  # the tie-break order, ke
 HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead,
          "umap": UMAPHead, "selftrain": SelfTrainHead, "propagate": PropagateHead}
 
+
 def uses_pool(name: str) -> bool:
     """Whether head ``name`` learns from the unlabeled pool (its ``fit`` wants the pool's rows with ``y == -1``)."""
     return getattr(HEADS[name], "uses_pool", False)

@@ -18,9 +18,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fewgen.heads.pool import labeled_mask
 from fewgen.heads.scaling import make_scaler
+from fewgen.heads.state import SavesState
 
 
-class StandardisedHead(ClassifierMixin, BaseEstimator):
+class StandardisedHead(SavesState, ClassifierMixin, BaseEstimator):
     """Base for heads: ``fit(X [N, D], y [N])`` standardises X (``scaling``), then fits on it.
 
     The scaler is fitted on the labeled draw only. Rows with ``y == -1`` (unlabeled, in
@@ -28,23 +29,6 @@ class StandardisedHead(ClassifierMixin, BaseEstimator):
     """
 
     uses_pool = False
-
-    # Saving (heads/export.py writes the common part: classes, settings, the scaler). A head that can be saved sets
-    # ``saves = True`` and implements ``save_state`` / ``load_state``; any other is refused by ``exportable``.
-    saves: ClassVar[bool] = False
-
-    @classmethod
-    def can_save(cls, params: dict) -> bool:
-        """Whether a head of this class with settings ``params`` can be saved to a model folder."""
-        return cls.saves
-
-    def save_state(self, arrays: dict, meta: dict) -> None:
-        """Put this head's own fitted state into ``arrays`` (for safetensors) and ``meta`` (for JSON)."""
-        raise NotImplementedError
-
-    def load_state(self, meta: dict, arrays: dict) -> None:
-        """Set the fitted state :meth:`save_state` wrote (``classes_``, ``n_features_in_`` and the scaler are set)."""
-        raise NotImplementedError
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)

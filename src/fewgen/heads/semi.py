@@ -18,32 +18,21 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fewgen.errors import FewgenError
 from fewgen.heads.pool import UNLABELED, PoolMemory, PoolSpace, labeled_mask
+from fewgen.heads.state import SavesState
 
 UMAP_SEED = 0  # the embedding's seed is fixed, not the draw's: one embedding serves every draw
 
 
-class PoolHead(ClassifierMixin, BaseEstimator):
+class PoolHead(SavesState, ClassifierMixin, BaseEstimator):
     """Subclasses set ``space`` and implement ``_fit_space(Z, y_idx, n_classes)`` (``y_idx == -1``:
     unlabeled) and ``_proba_space(Z) -> [M, n_classes]`` on coordinates ``Z`` of the head's space."""
 
     uses_pool: ClassVar[bool] = True
 
-    # Saving (heads/export.py writes the common part: classes, settings, the scaler). A head that can be saved sets
-    # ``saves = True`` and implements ``save_state`` / ``load_state``; any other is refused by ``exportable``.
-    saves: ClassVar[bool] = False
-
     @classmethod
     def can_save(cls, params: dict) -> bool:
-        """Whether a head of this class with settings ``params`` can be saved to a model folder."""
-        return cls.saves and params.get("space", "features") != "umap"  # umap-learn's transform needs pickle
-
-    def save_state(self, arrays: dict, meta: dict) -> None:
-        """Put this head's own fitted state into ``arrays`` (for safetensors) and ``meta`` (for JSON)."""
-        raise NotImplementedError
-
-    def load_state(self, meta: dict, arrays: dict) -> None:
-        """Set the fitted state :meth:`save_state` wrote (``classes_``, ``n_features_in_`` and the scaler are set)."""
-        raise NotImplementedError
+        """As :meth:`SavesState.can_save`, and never in UMAP space (umap-learn's transform needs pickle)."""
+        return cls.saves and params.get("space", "features") != "umap"
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])

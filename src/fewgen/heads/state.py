@@ -4,11 +4,34 @@ regression as plain arrays and JSON, and back, rebuilt from the attributes their
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from fewgen.heads.scaling import GlobalScaler
+
+
+class SavesState:
+    """What every head declares about saving. heads/export.py writes the common part (classes, settings, the
+    scaler); a head that can be saved sets ``saves = True`` and implements ``save_state`` / ``load_state``, and
+    ``exportable`` refuses any other."""
+
+    saves: ClassVar[bool] = False
+
+    @classmethod
+    def can_save(cls, params: dict) -> bool:
+        """Whether a head of this class with settings ``params`` can be saved to a model folder."""
+        return cls.saves
+
+    def save_state(self, arrays: dict, meta: dict) -> None:
+        """Put this head's own fitted state into ``arrays`` (for safetensors) and ``meta`` (for JSON)."""
+        raise NotImplementedError
+
+    def load_state(self, meta: dict, arrays: dict) -> None:
+        """Set the fitted state :meth:`save_state` wrote (``classes_``, ``n_features_in_`` and the scaler are set)."""
+        raise NotImplementedError
 
 
 def scaler_state(scaler, prefix: str, arrays: dict) -> dict:
