@@ -286,7 +286,7 @@ def test_pool_smaller_than_umaps_neighbourhood_is_one_sentence(tmp_path, capsys)
 
 def test_resnet_seeds_beyond_seeds_is_one_sentence(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run), "--heads", "logreg", "--parts", "stacked", "--resnet-seeds", "3", *FAST_EVAL]) == 2
-    assert "--resnet-seeds must lie in 1..--seeds (2), got 3" in capsys.readouterr().err
+    assert "--resnet-seeds must lie in 1..--seeds (2), or be 0 for every seed; got 3" in capsys.readouterr().err
 
 
 def test_training_and_head_options_take_effect(tmp_path, capsys):

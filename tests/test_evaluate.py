@@ -14,6 +14,8 @@ import fewgen.evaluate as evaluate_module
 from fewgen.backbones.base import FeatureSpec
 from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig
 from fewgen.backbones.pixels import PixelsBackbone
+from fewgen.baselines import Baseline
+from fewgen.configs import ResNetConfig
 from fewgen.evaluate import EvalConfig, Evaluation, choose_candidates, make_draws
 from fewgen.features import FeatureCache
 from fewgen.select import SelectConfig, SelectionDraws, run_selection
@@ -184,20 +186,23 @@ def test_resnet_trains_on_the_very_draw_the_heads_see(digits, tmp_path, fits, mo
     resnet_fits = []
 
     class Recording:
+        Config = ResNetConfig
+
         def __init__(self, cfg, hflip, seed):
             self.seed = seed
 
-        def fit(self, images, labels):
+        def fit(self, images, labels, pool):
+            assert pool is None  # ResNet-18 learns from the draw only
             resnet_fits.append((self.seed, feature_rows(images), np.asarray(labels)))
             return self
 
         def predict(self, images):
             return np.zeros(len(images), dtype=np.int64)
 
-    monkeypatch.setattr(evaluate_module, "ResNetBaseline", Recording)
+    monkeypatch.setattr(Baseline, "model_class", lambda entry: Recording)
     cfg = dataclasses.replace(FAST, heads=("logreg",), seeds=3, baselines=("resnet18",))
     evaluation, rows = run_pixels(tmp_path, digits, cfg)
-    resnet_rows = evaluation.run_resnet()
+    resnet_rows = evaluation.run_trained("resnet18")
     head_fits = {(r["shots"], r["seed"]): {bytes(x) for x in X.astype(np.float32)} for r, (_, X, _) in zip(rows, fits)}
     assert len(resnet_rows) == len(resnet_fits) == len(head_fits) == 6
     for row, (seed, images, _) in zip(resnet_rows, resnet_fits):

@@ -190,6 +190,10 @@ def test_sigkill_mid_write_leaves_whole_files(tmp_path, delay):
     ("--seeds", "0", "--seeds must be at least 1"),
     ("--resnet-steps", "0", "--resnet-steps must be at least 1"),
     ("--fixmatch-steps", "-3", "--fixmatch-steps must be at least 1"),
+    ("--baseline-option", "fixmatch.mu=x", "option --baseline-option fixmatch.mu=x is not a valid int"),
+    ("--baseline-option", "resnet18.depth=50", "unknown option '--baseline-option resnet18.depth'"),
+    ("--baseline-option", "resnet18=50", "--baseline-option takes NAME.KEY=VALUE"),
+    ("--baseline-option", "mixmatch.steps=5", "unknown baseline 'mixmatch' in --baseline-option"),
     ("--baselines", "mixmatch", "unknown baseline 'mixmatch'"),
 ])
 def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, capsys, option, value, wanted):

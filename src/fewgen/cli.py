@@ -15,10 +15,11 @@ from typing import Annotated, Optional
 import typer
 
 from fewgen.cli_model import fit, predict
-from fewgen.cli_options import (Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
+from fewgen.cli_options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
-                                 validation)
+                                 baseline_configs, validation)
+from fewgen.baselines import BASELINES, DEFAULT_BASELINES
 from fewgen.configs import BACKBONE_NAMES, DEFAULT_TIMESTEPS, FixMatchConfig, GLOConfig, ResNetConfig, option_help
 from fewgen.errors import FewgenError, FewgenWarning, worker_sentence
 
@@ -104,6 +105,16 @@ def backbones() -> None:
         typer.echo(f"  -o {key}={default}  {text}")
 
 
+@app.command("baselines")
+def list_baselines() -> None:
+    """List the baselines 'evaluate' runs on the heads' draws, with each --baseline-option NAME.KEY, its default and what it does."""
+    for entry in BASELINES.values():
+        default = " (run by default)" if entry.default else ""
+        typer.echo(f"{entry.name}: {entry.summary}{default}{'; learns from the unlabeled pool' if entry.uses_pool else ''}")
+        for key, value, text in option_help(entry.model_class().Config) if entry.where else ():
+            typer.echo(f"  -B {entry.name}.{key}={value}  {text}")
+
+
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain'.")],
@@ -116,14 +127,15 @@ def evaluate(
     pool: Annotated[str, typer.Option(help="ddpm, vqvae: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
     weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
     precision: FeaturePrecision = "auto",
-    baselines: Baselines = "pixels,resnet18",
+    baselines: Baselines = ",".join(DEFAULT_BASELINES),
+    baseline_option: BaselineOptions = [],
     pixel_head: PixelHead = "logreg",
     scaling: Scaling = "feature",
     pixel_scaling: PixelScaling = "global",
     val_per_class: Validation = "auto",
-    resnet_steps: ResnetSteps = ResNetConfig.steps,
-    resnet_seeds: Annotated[Optional[int], typer.Option(help="Run ResNet-18 on the draws of seeds 0..N-1 only (it is the costly baseline). Default: every seed.")] = None,
-    fixmatch_steps: Annotated[int, typer.Option(help="FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test).")] = FixMatchConfig.steps,
+    resnet_steps: Annotated[Optional[int], typer.Option(help=f"ResNet-18 baseline budget: AdamW steps (fixed in advance, never tuned on test), the same as -B resnet18.steps=N. Default: {ResNetConfig.steps}.")] = None,
+    resnet_seeds: Annotated[Optional[int], typer.Option(help="Run ResNet-18 on the draws of seeds 0..N-1 only (it is the costly baseline), the same as -B resnet18.seeds=N. Default: every seed.")] = None,
+    fixmatch_steps: Annotated[Optional[int], typer.Option(help=f"FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test), the same as -B fixmatch.steps=N. Default: {FixMatchConfig.steps}.")] = None,
     transductive: Annotated[bool, typer.Option("--transductive", help="Pool heads (umap, selftrain, propagate) also see the test images, unlabeled; their rows say data=test and are marked transductive.")] = False,
     backbone: RunBackbone = None,
     data_root: DataRoot = None,
@@ -136,10 +148,11 @@ def evaluate(
     from fewgen.report.summary import format_table
     from fewgen.runs import evaluate as run_evaluate
 
+    shortcuts = {("resnet18", "steps"): resnet_steps, ("resnet18", "seeds"): resnet_seeds, ("fixmatch", "steps"): fixmatch_steps}
     cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=validation(val_per_class),
-                     resnet=ResNetConfig(steps=resnet_steps), resnet_seeds=resnet_seeds, transductive=transductive,
-                     fixmatch=FixMatchConfig(steps=fixmatch_steps), progress=progress)
+                     baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
+                     progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision,
                         announce=lambda text: typer.echo(text, err=True))
@@ -204,7 +217,7 @@ def augment(
 ) -> None:
     """Train ResNet-18 on each labeled draw with each augmentation, cGLO's slerp samples included (Azuri & Weinshall)."""
     from fewgen.augment.run import AugmentConfig
-    from fewgen.backbones.base import config_from_options
+    from fewgen.configs import config_from_options
     from fewgen.data import SourceOptions
     from fewgen.runs import augment as run_augment
 
@@ -270,8 +283,8 @@ def demo(
     train = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, progress=progress)
     config = run_pretrain(run, "digits", "vae", {}, train, SourceOptions())
     typer.echo(f"pretrained the VAE on {config['n_unlabeled']} unlabeled digits in {config['pretrain']['seconds']:.1f}s")
-    cfg = EvalConfig(shots=(1, 2, 5, 10), seeds=seeds, heads=DEMO_HEADS, resnet=ResNetConfig(steps=resnet_steps),
-                     resnet_seeds=resnet_seeds, progress=progress)
+    cfg = EvalConfig(shots=(1, 2, 5, 10), seeds=seeds, heads=DEMO_HEADS, progress=progress,
+                     baseline_configs={"resnet18": ResNetConfig(steps=resnet_steps, seeds=resnet_seeds)})
     rows = run_evaluate(run, cfg, [FeatureSpec(part="stacked")])  # the paper's best VAE part (and ours on Fashion-MNIST)
     typer.echo(format_table(rows))
     typer.echo(f"\nresnet18 budget: {resnet_steps} AdamW steps on the draws of seeds 0..{resnet_seeds - 1} only "

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from fewgen.baselines import BASELINES
 from fewgen.errors import FewgenError
 
 if TYPE_CHECKING:
@@ -57,14 +58,35 @@ def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: s
     return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None) for t in t_options for b in b_options]
 
 
-def key_values(pairs: list[str]) -> dict[str, str]:
+def key_values(pairs: list[str], option: str = "--option") -> dict[str, str]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise FewgenError(f"--option takes KEY=VALUE, got '{pair}'")
+            raise FewgenError(f"{option} takes KEY=VALUE, got '{pair}'")
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
+
+
+def baseline_configs(pairs: list[str], shortcuts: dict[tuple[str, str], Any] | None = None) -> dict[str, Any]:
+    """Each named baseline's ``Config`` from ``--baseline-option NAME.KEY=VALUE`` strings, plus the shortcut options
+    (``{("resnet18", "steps"): 400}``; None = not given). A setting given both ways is one sentence."""
+    from fewgen.baselines import get_baseline
+
+    settings: dict[str, dict[str, str]] = {}
+    for key, value in key_values(pairs, "--baseline-option").items():
+        name, dot, setting = key.partition(".")
+        if not dot or not setting:
+            raise FewgenError(f"--baseline-option takes NAME.KEY=VALUE (e.g. resnet18.steps=400), got '{key}={value}'")
+        settings.setdefault(name, {})[setting] = value
+    for (name, setting), value in (shortcuts or {}).items():
+        if value is None:
+            continue
+        if setting in settings.get(name, {}):
+            entry = get_baseline(name)
+            raise FewgenError(f"{entry.flag(setting)} and --baseline-option {name}.{setting} both set it; give one")
+        settings.setdefault(name, {})[setting] = str(value)
+    return {name: get_baseline(name, "--baseline-option").config(values) for name, values in settings.items()}
 
 
 DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
@@ -74,7 +96,9 @@ Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per sho
 Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn "
                                           "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
                                           "unlabeled pool: the train split minus the validation draw).")]
-Baselines = Annotated[str, typer.Option(help="Baselines on the same draws: pixels (raw pixels + --pixel-head), resnet18 (from scratch), fixmatch (ResNet-18 with FixMatch on the draw plus the unlabeled pool; costly on a CPU, so only when named). Empty for none.")]
+Baselines = Annotated[str, typer.Option(help="Baselines on the same draws, comma-separated: " + "; ".join(
+    f"{entry.name} ({entry.summary})" for entry in BASELINES.values()) + ". Empty for none.")]
+BaselineOptions = Annotated[list[str], typer.Option("--baseline-option", "-B", help="A baseline's setting NAME.KEY=VALUE (repeatable), e.g. resnet18.steps=400; 'fewgen baselines' lists each baseline's settings, defaults and what they do.")]
 PixelHead = Annotated[str, typer.Option(help="Head for the raw-pixels baseline.")]
 Scaling = Annotated[str, typer.Option(help="How heads standardise backbone features: feature (per feature) or global (centre, one common scale).")]
 PixelScaling = Annotated[str, typer.Option(help="How the raw-pixels head standardises (global was chosen on the validation draw).")]

@@ -1,11 +1,12 @@
 """The settings that the command line shows in its help, in a module that imports no torch, so ``fewgen --help``
-answers at once: the baselines' budgets, the cGLO's settings, ``select``'s default sweep, the backbone names, and
-``option``, the dataclass field that carries a setting's help. The modules that use them re-export them."""
+answers at once: the baselines' budgets, the cGLO's settings, ``select``'s default sweep, the backbone names,
+``option``, the dataclass field that carries a setting's help, and ``config_from_options``, which builds a config
+from ``KEY=VALUE`` strings. The modules that use them re-export them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
 
 from fewgen.errors import FewgenError
 
@@ -24,40 +25,75 @@ def option_help(config_cls: type) -> list[tuple[str, Any, str]]:
     return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(config_cls)]
 
 
+def config_from_options(config_cls: type, options: dict[str, str], flag: str = "-o ") -> Any:
+    """Build a config dataclass from ``key=value`` strings, converting to each field's type; ``flag`` is how the
+    user wrote a key (``-o `` for a backbone, ``--baseline-option resnet18.`` for a baseline), for the errors."""
+    known = {f.name: f for f in fields(config_cls)}
+    values = {}
+    for key, raw in options.items():
+        if key not in known:
+            raise FewgenError(f"unknown option '{flag}{key}'; {config_cls.__name__} takes: {', '.join(known)}")
+        default = getattr(config_cls(), key)
+        try:
+            values[key] = type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "yes")
+        except ValueError:
+            raise FewgenError(f"option {flag}{key}={raw} is not a valid {type(default).__name__}") from None
+    return config_cls(**values)
+
+
 @dataclass
-class ResNetConfig:
+class BaselineConfig:
+    """What every trained baseline's settings share: the row's record of its budget and the checks. A baseline's own
+    ``Config`` subclasses this, with its settings as :func:`option` fields; a ``seeds`` setting (0 = every seed)
+    limits the draws it trains on, for a costly one."""
+
+    def spec(self) -> dict:
+        """What a result row records of this budget: every setting but the arithmetic and the seed limit."""
+        return {k: v for k, v in asdict(self).items() if k not in ("precision", "seeds")}
+
+    def check(self, flag: Callable[[str], str], seeds: int) -> None:
+        """One sentence for a setting out of range; ``flag(key)`` is how the user sets ``key`` (for the sentence),
+        ``seeds`` the evaluation's ``--seeds``."""
+        if getattr(self, "steps", 1) < 1:
+            raise FewgenError(f"{flag('steps')} must be at least 1, got {self.steps}")
+        if not 0 <= getattr(self, "seeds", 0) <= seeds:
+            raise FewgenError(f"{flag('seeds')} must lie in 1..--seeds ({seeds}), or be 0 for every seed; got {self.seeds}")
+
+
+@dataclass
+class ResNetConfig(BaselineConfig):
     """Fixed training budget: AdamW with a cosine schedule for ``steps`` minibatches."""
 
-    steps: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 5e-2
-    precision: str = "auto"
+    steps: int = option(200, "AdamW steps (fixed in advance, never tuned on test); also --resnet-steps.")
+    batch_size: int = option(32, "Labeled images a step.")
+    lr: float = option(1e-3, "Peak learning rate (cosine schedule to zero).")
+    weight_decay: float = option(5e-2, "AdamW weight decay.")
+    precision: str = option("auto", "auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")
+    seeds: int = option(0, "Train on the draws of seeds 0..N-1 only (its cost); 0: every seed. Also --resnet-seeds.")
 
     def spec(self) -> dict:
         """What a result row records of this budget."""
         return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr}
 
 
-
 @dataclass
-class FixMatchConfig:
+class FixMatchConfig(BaselineConfig):
     """Fixed budget: ``steps`` AdamW steps (cosine) of ``batch_size`` labeled + ``mu * batch_size`` unlabeled images."""
 
-    steps: int = 2000
-    batch_size: int = 32
-    mu: int = 7
-    threshold: float = 0.95
-    lambda_u: float = 1.0
-    lr: float = 1e-3
-    weight_decay: float = 5e-2
-    precision: str = "auto"
+    steps: int = option(2000, "AdamW steps (fixed in advance, never tuned on test); also --fixmatch-steps.")
+    batch_size: int = option(32, "Labeled images a step.")
+    mu: int = option(7, "Unlabeled images a step, as a multiple of batch_size (the paper: 7).")
+    threshold: float = option(0.95, "Confidence a pseudo-label needs to count (the paper: 0.95).")
+    lambda_u: float = option(1.0, "Weight of the unlabeled loss.")
+    lr: float = option(1e-3, "Peak learning rate (cosine schedule to zero).")
+    weight_decay: float = option(5e-2, "AdamW weight decay.")
+    precision: str = option("auto", "auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")
+    seeds: int = option(0, "Train on the draws of seeds 0..N-1 only (its cost); 0: every seed.")
 
     def spec(self) -> dict:
         """What a result row records of this budget."""
         return {"steps": self.steps, "batch_size": self.batch_size, "mu": self.mu, "threshold": self.threshold,
                 "lambda_u": self.lambda_u, "lr": self.lr}
-
 
 
 @dataclass

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +28,7 @@ from fewgen import __version__
 from fewgen.atomic import append_jsonl
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
-from fewgen.baselines.fixmatch import FixMatchBaseline, FixMatchConfig
-from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
+from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws, pool_targets, unlabeled_pool
 from fewgen.data.splits import make_draws as split_draws
@@ -36,11 +36,10 @@ from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.scaling import SCALINGS
-from fewgen.results import BASELINES, DATA_USES, HEAD_DEFAULTS, method_name  # noqa: F401 (re-exported)
+from fewgen.results import DATA_USES, HEAD_DEFAULTS, method_name  # noqa: F401 (re-exported)
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
 
-DEFAULT_BASELINES = ("pixels", "resnet18")  # fixmatch only when asked: it is costly on a CPU
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
 # Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.
 CANDIDATES: dict[str, list[dict]] = {
@@ -51,7 +50,8 @@ CANDIDATES: dict[str, list[dict]] = {
 
 @dataclass
 class EvalConfig:
-    """What to evaluate: labels per class, seeds 0..seeds-1, heads, baselines, validation size."""
+    """What to evaluate: labels per class, seeds 0..seeds-1, heads, baselines (names in the registry of
+    :mod:`fewgen.baselines`, each with its ``Config`` in ``baseline_configs``, else its defaults), validation size."""
 
     shots: tuple[int, ...] = (1, 2, 5, 10)
     seeds: int = 5
@@ -61,9 +61,7 @@ class EvalConfig:
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
     val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.make_draws)
-    resnet: ResNetConfig = field(default_factory=ResNetConfig)
-    resnet_seeds: int | None = None  # ResNet-18 on seeds 0..resnet_seeds-1 only (its cost); None: every seed
-    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
+    baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
     progress: bool = True
 
@@ -72,19 +70,22 @@ class EvalConfig:
             if name not in HEADS:
                 raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
         for name in self.baselines:
-            if name not in BASELINES:
-                raise FewgenError(f"unknown baseline '{name}' in --baselines; use some of: {', '.join(BASELINES)}")
+            get_baseline(name)
         for option, value in (("--scaling", self.scaling), ("--pixel-scaling", self.pixel_scaling)):
             if value not in SCALINGS:
                 raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
         if self.seeds < 1:
             raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
-        if self.resnet.steps < 1:
-            raise FewgenError(f"--resnet-steps must be at least 1, got {self.resnet.steps}")
-        if self.fixmatch.steps < 1:
-            raise FewgenError(f"--fixmatch-steps must be at least 1, got {self.fixmatch.steps}")
-        if self.resnet_seeds is not None and not 1 <= self.resnet_seeds <= self.seeds:
-            raise FewgenError(f"--resnet-seeds must lie in 1..--seeds ({self.seeds}), got {self.resnet_seeds}")
+        for name in dict.fromkeys([*self.baselines, *self.baseline_configs]):
+            entry = get_baseline(name, "--baseline-option")
+            if entry.where:
+                self.baseline_config(name).check(entry.flag, self.seeds)
+
+    def baseline_config(self, name: str) -> Any:
+        """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""
+        if name not in self.baseline_configs:
+            self.baseline_configs[name] = BASELINES[name].config()
+        return self.baseline_configs[name]
 
 
 def make_draws(source: Source, cfg: EvalConfig) -> Draws:
@@ -217,39 +218,29 @@ class Evaluation:
         pixels = PixelsBackbone(image_shape=self.source.image_shape)
         return self.run_features(pixels, "-", [FeatureSpec()], (self.cfg.pixel_head,), self.cfg.pixel_scaling)
 
-    def run_resnet(self) -> list[dict]:
-        """ResNet-18 from scratch on each labeled draw (one row per draw, appended as it finishes)."""
-        rows = []
-        seeds = self.cfg.resnet_seeds or self.cfg.seeds
+    def run_trained(self, name: str) -> list[dict]:
+        """Trained baseline ``name`` (the protocol of :mod:`fewgen.baselines`) on each labeled draw, and on that draw's
+        pool too if it learns from the pool (its rows say data=pool); one row per draw, appended as it finishes."""
+        entry, config = BASELINES[name], self.cfg.baseline_config(name)
+        model_class = entry.model_class()
+        seeds = getattr(config, "seeds", 0) or self.cfg.seeds  # a costly one may run on the first seeds only
         draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
-        for (shots, seed), idx in tqdm(draws.items(), desc="resnet18", disable=bar_disabled(self.cfg.progress), leave=False):
-            model = ResNetBaseline(self.cfg.resnet, self.source.hflip_preserves_label, seed)
-            row = self.classifier_row("resnet18", self.cfg.resnet.spec(), model, idx, shots, seed)
-            append_jsonl(self.run_dir / RESULTS_FILE, [row])
-            rows.append(row)
-        return rows
-
-    def run_fixmatch(self) -> list[dict]:
-        """FixMatch on each labeled draw plus the pool (the train split minus the validation draw); rows say data=pool."""
         rows = []
-        for (shots, seed), idx in tqdm(self.draws.labeled.items(), desc="fixmatch", disable=bar_disabled(self.cfg.progress), leave=False):
-            model = FixMatchBaseline(self.cfg.fixmatch, self.source.hflip_preserves_label, seed)
-            row = self.classifier_row("fixmatch", self.cfg.fixmatch.spec(), model, idx, shots, seed,
-                                      pool=self.pools[self.draws.fold_of[(shots, seed)]])
+        for (shots, seed), idx in tqdm(draws.items(), desc=name, disable=bar_disabled(self.cfg.progress), leave=False):
+            model = model_class(config, self.source.hflip_preserves_label, seed)
+            pool = self.pools[self.draws.fold_of[(shots, seed)]] if entry.uses_pool else None
+            row = self.classifier_row(name, config.spec(), model, idx, shots, seed, pool=pool)
             append_jsonl(self.run_dir / RESULTS_FILE, [row])
             rows.append(row)
         return rows
 
-    def classifier_row(self, method: str, spec: dict, model: ResNetBaseline, idx: np.ndarray, shots: int, seed: int,
+    def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
                        pool: np.ndarray | None = None) -> dict:
-        """Fit a classifier trained end to end (e.g. ResNet-18) on draw ``idx`` (and, for a semi-supervised one, the
+        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18) on draw ``idx`` (and, for a semi-supervised one, the
         pool's train indices ``pool``); its row on test and validation."""
         images = self.source.train.images
         t0 = time.perf_counter()
-        if pool is None:
-            model.fit(images[torch.as_tensor(idx)], self.y_train[idx])
-        else:
-            model.fit(images[torch.as_tensor(idx)], self.y_train[idx], self.source.train.subset(pool).images)
+        model.fit(images[torch.as_tensor(idx)], self.y_train[idx], None if pool is None else self.source.train.subset(pool).images)
         t1 = time.perf_counter()
         pred = model.predict(self.test.images)
         t2 = time.perf_counter()
@@ -259,15 +250,11 @@ class Evaluation:
         return row if pool is None else row | {"data": "pool"}
 
     def run_baselines(self) -> list[dict]:
+        """Every baseline of ``--baselines``, in that order: pixels as the heads are run, the others trained."""
         rows = []
-        if "pixels" in self.cfg.baselines:
-            rows += self.run_pixels()
-        if "resnet18" in self.cfg.baselines:
-            rows += self.run_resnet()
-        if "fixmatch" in self.cfg.baselines:
-            rows += self.run_fixmatch()
+        for name in self.cfg.baselines:
+            rows += self.run_trained(name) if BASELINES[name].where else self.run_pixels()
         return rows
-
 
 
 def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fewgen.baselines import BASELINES as REGISTERED_BASELINES
 from fewgen.errors import FewgenError
 from fewgen.feature_spec import FeatureSpec
 
-BASELINES = ("pixels", "resnet18", "fixmatch")  # the baselines evaluate runs on the heads' draws
+BASELINES = tuple(REGISTERED_BASELINES)  # the baselines' names (their rows' backbone and head), from the registry
 HEAD_DEFAULTS = {"scaling": "feature"}  # head settings a method's name leaves out
 DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The order that breaks ties on validation: the simpler head wins. Linear models first (logreg, the convex default,

@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from fewgen import __version__
 from fewgen.atomic import write_json
-from fewgen.configs import option, option_help  # noqa: F401 (re-exported)
+from fewgen.configs import config_from_options, option, option_help  # noqa: F401 (re-exported)
 from fewgen.errors import FewgenError
 from fewgen.feature_spec import FeatureSpec  # noqa: F401 (re-exported)
 
@@ -69,21 +68,6 @@ def get_backbone_class(name: str) -> type["Backbone"]:
     if name not in BACKBONES:
         raise FewgenError(f"unknown backbone '{name}'; use one of: {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name]
-
-
-def config_from_options(config_cls: type, options: dict[str, str]) -> Any:
-    """Build a config dataclass from ``key=value`` strings, converting to each field's type."""
-    known = {f.name: f for f in fields(config_cls)}
-    values = {}
-    for key, raw in options.items():
-        if key not in known:
-            raise FewgenError(f"unknown option '-o {key}'; {config_cls.__name__} takes: {', '.join(known)}")
-        default = getattr(config_cls(), key)
-        try:
-            values[key] = type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "yes")
-        except ValueError:
-            raise FewgenError(f"option -o {key}={raw} is not a valid {type(default).__name__}") from None
-    return config_cls(**values)
 
 
 def read_meta(directory: Path) -> dict:

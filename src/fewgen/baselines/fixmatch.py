@@ -16,7 +16,6 @@ FixMatch is costly on a CPU, so ``evaluate`` runs it only when asked (``--baseli
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn
@@ -68,6 +67,8 @@ class FixMatchClassifier(nn.Module):
 
 class FixMatchBaseline(ResNetBaseline):
     """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool; ``predict`` as ResNet-18's."""
+
+    Config = FixMatchConfig
 
     def __init__(self, config: FixMatchConfig | None = None, hflip: bool = False, seed: int = 0):
         self.fixmatch = config or FixMatchConfig()

@@ -67,7 +67,10 @@ class AugmentedClassifier(nn.Module):
 
 
 class ResNetBaseline:
-    """Fit on uint8 images and labels, predict labels; same draws as the feature heads."""
+    """Fit on uint8 images and labels, predict labels; same draws as the feature heads (the baseline protocol of
+    :mod:`fewgen.baselines`)."""
+
+    Config = ResNetConfig
 
     def __init__(self, config: ResNetConfig | None = None, hflip: bool = False, seed: int = 0,
                  augment: nn.Module | None = None, replacement: Replacement | None = None):
@@ -77,8 +80,11 @@ class ResNetBaseline:
         self.augment = augment  # None: standard augmentation
         self.replacement = replacement
 
-    def fit(self, images: torch.Tensor, labels: np.ndarray) -> "ResNetBaseline":
-        """uint8 images ``[N, C, H, W]`` and labels ``[N]``; a replacement sees rows 0..N-1 of this set."""
+    def fit(self, images: torch.Tensor, labels: np.ndarray, pool: None = None) -> "ResNetBaseline":
+        """uint8 images ``[N, C, H, W]`` and labels ``[N]``; a replacement sees rows 0..N-1 of this set. ResNet-18
+        learns from the draw only: ``pool`` is there for the protocol and must be None."""
+        if pool is not None:
+            raise ValueError("ResNet-18 learns from the labeled draw only; it takes no pool")
         self.classes_, y_idx = np.unique(labels, return_inverse=True)
         torch.manual_seed(self.seed)
         net = cifar_resnet18(images.shape[1], len(self.classes_))
@@ -96,13 +102,21 @@ class ResNetBaseline:
         return self
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    def _logits(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """``[N, K]`` logits in fp32, in batches of ``batch_size`` under the configured precision."""
         accelerator = make_accelerator(self.config.precision)
         model = self.model_.to(accelerator.device).eval()
         out = []
         for start in range(0, len(images), batch_size):
             with accelerator.autocast():
                 logits = model(images[start : start + batch_size].to(accelerator.device))
-            out.append(logits.argmax(1).cpu())
-        return self.classes_[torch.cat(out).numpy()]
+            out.append(logits.float().cpu())
+        return torch.cat(out)
 
+    def predict(self, images: torch.Tensor) -> np.ndarray:
+        """Labels ``[N]`` of uint8 images ``[N, C, H, W]``."""
+        return self.classes_[self._logits(images).argmax(1).numpy()]
+
+    def predict_proba(self, images: torch.Tensor) -> np.ndarray:
+        """Class probabilities ``[N, K]``, columns in the order of ``classes_``."""
+        return torch.softmax(self._logits(images), dim=1).numpy()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
 
-from fewgen.errors import FewgenError
 from fewgen.results import data_use as row_data_use
 from fewgen.results import method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
