@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 from fewgen.backbones.base import FeatureSpec
-from fewgen.evaluate import EvalConfig, make_draws
+from fewgen.data.splits import Draws
 from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.pool import PoolSpace
@@ -28,7 +28,7 @@ flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text(
 print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512")
 backbone, checkpoint, source = open_run(args.run, None, None, "auto")
 spec = FeatureSpec(part=args.part) if args.part else backbone.default_specs()[0]
-draws = make_draws(source, EvalConfig(shots=(1,), seeds=1))
+draws = Draws.make(source, (1,), 1)
 pool = unlabeled_pool(source.train.labels, exclude=draws.val)
 
 

@@ -16,7 +16,8 @@ from fewgen.backbones.ddpm import DDPMBackbone, DDPMConfig
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines import Baseline
 from fewgen.configs import ResNetConfig
-from fewgen.evaluate import EvalConfig, Evaluation, choose_candidates, make_draws
+from fewgen.data.splits import Draws
+from fewgen.evaluate import EvalConfig, Evaluation, choose_candidates
 from fewgen.features import FeatureCache
 from fewgen.select import SelectConfig, SelectionDraws, run_selection
 
@@ -91,7 +92,7 @@ def test_transductive_mode_is_the_only_way_test_images_reach_a_fit(digits, tmp_p
 def test_labeled_draws_stay_out_of_the_validation_draw_in_evaluate_and_select(digits, fits, tmp_path):
     # 40 of ~130 images per class in each: drawn independently, they would overlap in almost every class
     cfg = dataclasses.replace(FAST, shots=(40,), seeds=2, val_per_class=40, heads=("logreg",))
-    draws = make_draws(digits, cfg)
+    draws = Draws.make(digits, cfg.shots, cfg.seeds, cfg.val_per_class)
     assert all(not set(idx) & set(draws.val) for idx in draws.labeled.values())
     selection = SelectionDraws.make(digits, shots=40, seeds=2, val_per_class=40)
     assert all(not set(idx) & set(selection.val) for idx in selection.labeled.values())
@@ -224,3 +225,18 @@ def test_cross_validated_draws_keep_each_validation_fold_out_of_every_fit(digits
             assert not {bytes(row) for row in X.astype(np.float32)} & val_rows, f"{name} saw draw {key}'s validation fold"
             assert name == "logreg" or len(X) == len(small.train) - len(val)
     assert {r["val_fold"] for r in rows} == set(range(5)) and {r["validation"] for r in rows} == {"cv"}
+
+
+def test_evaluate_select_fit_and_augment_draw_the_very_same_images(digits, tmp_path):
+    """One Draws.make makes every command's draws: the (k, seed) draw and its pool are the same images in each."""
+    from fewgen.augment.run import AugmentConfig, AugmentationRun
+    from fewgen.fitting import _draw
+
+    evaluation = Evaluation(tmp_path, digits, dataclasses.replace(FAST, shots=(2,), seeds=3, val_per_class=16))
+    idx, pool = evaluation.draws.labeled[(2, 1)], evaluation.draws.pool_of((2, 1))
+    assert (SelectionDraws.make(digits, shots=2, seeds=3, val_per_class=16).labeled[1] == idx).all()
+    fit_idx, fit_pool = _draw(digits, 2, 1)
+    assert (fit_idx == idx).all() and (fit_pool == pool).all()
+    assert (Draws.make(digits, (2,), [1], 16).labeled[(2, 1)] == idx).all()  # one seed alone: the same draw
+    augment = AugmentationRun(tmp_path, digits, AugmentConfig(shots=(2,), seeds=3, augmentations=("none",)))
+    assert (augment.scorer.draws.labeled[(2, 1)] == idx).all()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fewgen.errors import FewgenError
-from fewgen.results import data_use, head_params, method_name, read_rows, stage, tuned
+from fewgen import __version__
+from fewgen.results import (FIELDS, REQUIRED, data_use, head_label, head_params, make_row, method_base, method_name,
+                            read_rows, stage, tuned)
+
+CORE = {"dataset": "digits", "backbone": "vae", "checkpoint": "abc", "spec": {}, "head": "logreg", "shots": 1, "seed": 0,
+        "val_accuracy": 0.5, "n_val": 160, "eval_id": "e"}
 
 
 def test_method_names_hide_default_settings_and_mark_transductive_rows():
@@ -14,6 +19,27 @@ def test_method_names_hide_default_settings_and_mark_transductive_rows():
     assert method_name({**row, "head_params": {"scaling": "global"}, "data": "test"}) == "vae[part=stacked]+mlp(scaling=global,transductive)"
     assert method_name({"backbone": "pixels", "head": "logreg", "spec": {}}) == "pixels+logreg"
     assert method_name({"backbone": "resnet18", "head": "resnet18", "spec": {"steps": 200}}) == "resnet18"
+
+
+def test_a_method_name_splits_into_what_it_reads_and_its_head():
+    row = {"backbone": "ddpm", "head": "selftrain", "spec": {"layers": ["up0"], "timestep": [50]},
+           "head_params": {"scaling": "global"}}
+    assert f"{method_base(row)}+{head_label(row)}" == method_name(row)
+    assert head_label(row) == "selftrain(scaling=global)" and "+" not in method_base(row)
+    baseline = {"backbone": "fixmatch", "head": "fixmatch", "spec": {"steps": 5}}
+    assert (method_base(baseline), head_label(baseline)) == ("fixmatch", "")
+
+
+def test_every_row_is_built_from_known_fields():
+    assert set(REQUIRED) <= set(FIELDS)
+    row = make_row(**CORE, accuracy=0.4, data="pool")
+    assert row == {**CORE, "accuracy": 0.4, "data": "pool", "fewgen_version": __version__}
+    with pytest.raises(ValueError, match=r"unknown fields \['acuracy'\]"):
+        make_row(**CORE, acuracy=0.4)
+    with pytest.raises(ValueError, match=r"missing fields \['n_val'\]"):
+        make_row(**{k: v for k, v in CORE.items() if k != "n_val"})
+    with pytest.raises(ValueError, match="data must be one of"):
+        make_row(**CORE, data="unlabeled")
 
 
 def test_fields_older_rows_lack_read_as_their_defaults():

@@ -24,19 +24,17 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
-from fewgen import __version__
 from fewgen.atomic import append_jsonl
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
 from fewgen.data.sources import Source
-from fewgen.data.splits import Draws, pool_targets, unlabeled_pool
-from fewgen.data.splits import make_draws as split_draws
+from fewgen.data.splits import Draws, pool_targets
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.scaling import SCALINGS
-from fewgen.results import DATA_USES, HEAD_DEFAULTS, method_name  # noqa: F401 (re-exported)
+from fewgen.results import DATA_USES, HEAD_DEFAULTS, make_row, method_name  # noqa: F401 (re-exported)
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
 
@@ -60,7 +58,7 @@ class EvalConfig:
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global
     pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
-    val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.make_draws)
+    val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.Draws.make)
     baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
     progress: bool = True
@@ -88,34 +86,26 @@ class EvalConfig:
         return self.baseline_configs[name]
 
 
-def make_draws(source: Source, cfg: EvalConfig) -> Draws:
-    """Draw everything up front, so bad ``--shots`` fails before any work is done (:func:`splits.make_draws`)."""
-    return split_draws(source.train.labels, cfg.shots, cfg.seeds, cfg.val_per_class, source.class_names)
+class DrawRows:
+    """Scores what was fitted on a source's draws, on the test split and the draw's validation set, as result rows;
+    what every command that trains on the draws shares (:class:`Evaluation`, and augment)."""
 
-
-class Evaluation:
-    """Runs heads and baselines on one source's draws, appending rows to ``run_dir/results.jsonl``."""
-
-    def __init__(self, run_dir: Path, source: Source, cfg: EvalConfig, eval_id: str | None = None):
-        cfg.check()
+    def __init__(self, run_dir: Path, source: Source, draws: Draws, eval_id: str | None = None):
         self.run_dir = Path(run_dir)
         self.source = source
         self.test = source.require_test()
-        self.cfg = cfg
-        self.draws = make_draws(source, cfg)
-        self.pools = [unlabeled_pool(source.train.labels, exclude=fold) for fold in self.draws.folds]  # [P_f] sorted
-        self.pool = self.pools[0]  # the pool of the fixed validation draw (of fold 0 when cross-validated)
-        self.cache = FeatureCache(self.run_dir)
-        self.memory = PoolMemory(self.cache.root / "pool")  # UMAP embeddings, neighbour lists: once per spec
+        self.draws = draws
         self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
         self.y_train = source.train.labels.numpy()
         self.y_test = self.test.labels.numpy()
-        self.cache.save_labels("test", self.y_test, source.class_names)
 
     def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
-             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None) -> dict:
+             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None,
+             **fields) -> dict:
+        """The row of one fit on draw ``(shots, seed)``, scored from its test and validation predictions; ``fields``
+        add to or override the defaults (:func:`fewgen.results.make_row` knows every field)."""
         val = self.draws.val_of((shots, seed))
-        return {
+        return make_row(**{
             "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
             "head": head, "head_params": head_params or {}, "shots": shots, "seed": seed,
             "accuracy": float(accuracy_score(self.y_test, pred)),
@@ -124,8 +114,38 @@ class Evaluation:
             "val_accuracy": float(accuracy_score(self.y_train[val], val_pred)) if len(val_pred) else None,
             "n_val": int(len(val)), "validation": self.draws.protocol, "val_fold": self.draws.fold_of[(shots, seed)],
             "fit_seconds": fit_s, "predict_seconds": pred_s,
-            "data": "labeled", "transductive": False, "eval_id": self.eval_id, "fewgen_version": __version__,
-        }
+            "data": "labeled", "transductive": False, "eval_id": self.eval_id, **fields})
+
+    def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
+                       pool: np.ndarray | None = None, **fields) -> dict:
+        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18) on draw ``idx`` (and, for a
+        semi-supervised one, the pool's train indices ``pool``); its row on test and validation (``fields`` add
+        to it, e.g. augment's ``glo_seconds``)."""
+        images = self.source.train.images
+        t0 = time.perf_counter()
+        model.fit(images[torch.as_tensor(idx)], self.y_train[idx], None if pool is None else self.source.train.subset(pool).images)
+        t1 = time.perf_counter()
+        pred = model.predict(self.test.images)
+        t2 = time.perf_counter()
+        val = self.draws.val_of((shots, seed))
+        val_pred = model.predict(images[torch.as_tensor(val)]) if len(val) else np.empty(0)
+        return self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1,
+                         **({"data": "pool"} if pool is not None else {}), **fields)
+
+
+class Evaluation(DrawRows):
+    """Runs heads and baselines on one source's draws, appending rows to ``run_dir/results.jsonl``."""
+
+    def __init__(self, run_dir: Path, source: Source, cfg: EvalConfig, eval_id: str | None = None):
+        cfg.check()
+        source.require_test()  # before drawing: a missing test split is the first thing to say
+        super().__init__(run_dir, source, Draws.make(source, cfg.shots, cfg.seeds, cfg.val_per_class), eval_id)
+        self.cfg = cfg
+        self.pools = self.draws.pools  # [P_f] sorted: the train split minus fold f
+        self.pool = self.pools[0]  # the pool of the fixed validation draw (of fold 0 when cross-validated)
+        self.cache = FeatureCache(self.run_dir)
+        self.memory = PoolMemory(self.cache.root / "pool")  # UMAP embeddings, neighbour lists: once per spec
+        self.cache.save_labels("test", self.y_test, source.class_names)
 
     def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...],
                      scaling: str | None = None) -> list[dict]:
@@ -170,10 +190,10 @@ class Evaluation:
                         row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
                         label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
                         scored[(head_name, number)].append(self._row(
-                            backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params)
-                            | {"feature_precision": precision, "data": use, "tuned": tuned, "transductive": use == "test",
-                               "candidates": len(CANDIDATES.get(head_name, [{}])), "extract_seconds": extract_s,
-                               "label_free_seconds": label_free_s})
+                            backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params,
+                            feature_precision=precision, data=use, tuned=tuned, transductive=use == "test",
+                            candidates=len(CANDIDATES.get(head_name, [{}])), extract_seconds=extract_s,
+                            label_free_seconds=label_free_s))
             group = choose_candidates(scored)
             self.memory.forget_objects()  # the next spec has another pool: its models are of no more use
             append_jsonl(self.run_dir / RESULTS_FILE, group)
@@ -228,26 +248,11 @@ class Evaluation:
         rows = []
         for (shots, seed), idx in tqdm(draws.items(), desc=name, disable=bar_disabled(self.cfg.progress), leave=False):
             model = model_class(config, self.source.hflip_preserves_label, seed)
-            pool = self.pools[self.draws.fold_of[(shots, seed)]] if entry.uses_pool else None
+            pool = self.draws.pool_of((shots, seed)) if entry.uses_pool else None
             row = self.classifier_row(name, config.spec(), model, idx, shots, seed, pool=pool)
             append_jsonl(self.run_dir / RESULTS_FILE, [row])
             rows.append(row)
         return rows
-
-    def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
-                       pool: np.ndarray | None = None) -> dict:
-        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18) on draw ``idx`` (and, for a semi-supervised one, the
-        pool's train indices ``pool``); its row on test and validation."""
-        images = self.source.train.images
-        t0 = time.perf_counter()
-        model.fit(images[torch.as_tensor(idx)], self.y_train[idx], None if pool is None else self.source.train.subset(pool).images)
-        t1 = time.perf_counter()
-        pred = model.predict(self.test.images)
-        t2 = time.perf_counter()
-        val = self.draws.val_of((shots, seed))
-        val_pred = model.predict(images[torch.as_tensor(val)]) if len(val) else np.empty(0)
-        row = self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1)
-        return row if pool is None else row | {"data": "pool"}
 
     def run_baselines(self) -> list[dict]:
         """Every baseline of ``--baselines``, in that order: pixels as the heads are run, the others trained."""

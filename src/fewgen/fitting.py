@@ -28,7 +28,7 @@ from fewgen.backbones.base import FeatureSpec
 from fewgen.classifier import Classifier
 from fewgen.data.preprocess import Preprocess
 from fewgen.data.sources import Source, SourceOptions
-from fewgen.data.splits import FIXED_VAL_PER_CLASS, labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.data.splits import FIXED_VAL_PER_CLASS, Draws, pool_targets
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
@@ -111,16 +111,14 @@ def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.
     """``(labeled train indices, pool train indices)``: a folder's labeled images (or a draw of them), else
     evaluate's draw for ``(shots, seed)`` outside the validation draw, with evaluate's pool."""
     labels = source.train.labels.numpy()
-    if source.name.startswith("folder:"):
-        labeled = np.flatnonzero(labels >= 0)
-        if shots is not None:
-            labeled = labeled_draw(labels, shots, seed, class_names=source.class_names)
+    if source.name.startswith("folder:"):  # every labeled image (or a draw of them, none held out), every image as pool
+        labeled = np.flatnonzero(labels >= 0) if shots is None else Draws.make(source, (shots,), [seed], 0).labeled[(shots, seed)]
         return labeled, np.arange(len(labels))
     if shots is None:
         raise FewgenError(f"dataset '{source.name}' is fully labeled; say how many labeled images per class the classifier "
                           "gets with --shots K (and --seed S for which draw)")
-    val = validation_draw(labels, VAL_PER_CLASS, source.class_names)
-    return labeled_draw(labels, shots, seed, exclude=val, class_names=source.class_names), unlabeled_pool(labels, exclude=val)
+    draws = Draws.make(source, (shots,), [seed], VAL_PER_CLASS)
+    return draws.labeled[(shots, seed)], draws.pool_of((shots, seed))
 
 
 def preprocess_of(source: Source) -> Preprocess:

@@ -1,8 +1,9 @@
 """Result rows: what a row of ``RUN/results.jsonl`` holds, how a method is named, and how rows are read.
 
-Writers (evaluate, select, augment, the baselines) and readers (fit, the report) meet here, so that the report
-needs nothing else from the pipeline to read what runs wrote. Fields a row may lack (rows written by older
-versions) are read through the accessors below, each with its documented default.
+Writers (evaluate, select, augment, the baselines) build every row with :func:`make_row`, which knows each field
+(:data:`FIELDS`), and readers (fit, the report) meet them here, so that the report needs nothing else from the
+pipeline to read what runs wrote. Fields a row may lack (rows written by older versions, or by ``select``) are read
+through the accessors below, each with its documented default.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fewgen import __version__
 from fewgen.baselines import BASELINES as REGISTERED_BASELINES
 from fewgen.errors import FewgenError
 from fewgen.feature_spec import FeatureSpec
@@ -21,6 +23,41 @@ DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw
 # then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), and last the heads
 # that also learn from the unlabeled pool (more moving parts, and a model folder that holds the pool).
 SIMPLEST_FIRST = ("logreg", "linear", "knn", "mlp", "umap", "selftrain", "propagate")
+
+
+REQUIRED = ("dataset", "backbone", "checkpoint", "spec", "head", "shots", "seed", "val_accuracy", "n_val", "eval_id")
+FIELDS = {  # every field a row may hold
+    "stage": "the command that wrote the row: select for the timestep sweep; evaluate rows leave it out",
+    "dataset": "the data source's name", "backbone": "the backbone (a baseline's rows: the baseline's name)",
+    "checkpoint": "the backbone's checkpoint hash ('-' for a baseline)",
+    "spec": "the FeatureSpec as a dict (a baseline's rows: its budget, Config.spec())",
+    "head": "the head (a baseline's rows: the baseline's name again)", "head_params": "head settings given by the user",
+    "shots": "labeled images per class in the draw", "seed": "the draw's seed",
+    "accuracy": "test accuracy (None in select rows: the sweep never reads the test split)",
+    "macro_f1": "test macro-F1", "n_test": "test images",
+    "val_accuracy": "accuracy on the draw's validation images, the only score selection reads (None without any)",
+    "n_val": "validation images", "validation": "fixed (one validation draw) or cv (folds)",
+    "val_fold": "the draw's validation fold (0 for the fixed draw)",
+    "data": "what the head fitted on (DATA_USES)", "transductive": "whether it saw the test images, unlabeled",
+    "tuned": "the pool head's candidate setting chosen on validation", "candidates": "how many candidates it had",
+    "fit_seconds": "seconds to fit", "predict_seconds": "seconds to predict the test split",
+    "extract_seconds": "feature extraction for the spec, once per evaluation (0 when cached)",
+    "label_free_seconds": "UMAP and neighbour-graph fits this fit triggered",
+    "glo_seconds": "seconds fitting the cGLO (augment rows)", "feature_precision": "arithmetic of the features",
+    "eval_id": "the evaluation that wrote the row", "fewgen_version": "the version that wrote the row",
+}
+
+
+def make_row(**fields) -> dict:
+    """A result row from keyword fields (:data:`FIELDS`), plus the fewgen version. A field it does not know, a
+    missing one of :data:`REQUIRED`, or a ``data`` outside :data:`DATA_USES` is a bug of the writer: ValueError."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    missing = [name for name in REQUIRED if name not in fields]
+    if unknown or missing:
+        raise ValueError(f"result row: unknown fields {unknown}, missing fields {missing}")
+    if fields.get("data", "labeled") not in DATA_USES:
+        raise ValueError(f"result row: data must be one of {DATA_USES}, got {fields['data']!r}")
+    return {**fields, "fewgen_version": __version__}
 
 
 def simplicity(head: str) -> int:
@@ -48,14 +85,30 @@ def tuned(row: dict) -> dict:
     return row.get("tuned", {})
 
 
-def method_name(row: dict) -> str:
-    """A display name: ``vae[part=stacked]+mlp``, ``pixels+logreg(scaling=global)`` or ``resnet18``."""
+def method_base(row: dict) -> str:
+    """What a method reads: the backbone and its spec, e.g. ``vae[part=stacked]`` or ``pixels``; a classifier
+    trained end to end (a baseline, whose head is its backbone) is ``resnet18``."""
     if row["head"] == row["backbone"]:
         return row["backbone"]
     spec = FeatureSpec.from_dict(row["spec"]).label()
+    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}"
+
+
+def head_label(row: dict) -> str:
+    """The head and the settings that are not its defaults, e.g. ``logreg(scaling=global)``; ``""`` for a
+    classifier trained end to end."""
+    if row["head"] == row["backbone"]:
+        return ""
     shown = [f"{k}={v}" for k, v in sorted(head_params(row).items()) if HEAD_DEFAULTS.get(k) != v]
     params = ",".join(shown + (["transductive"] if data_use(row) == "test" else []))
-    return f"{row['backbone']}{'' if spec == 'default' else f'[{spec}]'}+{row['head']}{f'({params})' if params else ''}"
+    return f"{row['head']}{f'({params})' if params else ''}"
+
+
+def method_name(row: dict) -> str:
+    """A display name, :func:`method_base` + :func:`head_label`: ``vae[part=stacked]+mlp``,
+    ``pixels+logreg(scaling=global)``, or ``resnet18``."""
+    head = head_label(row)
+    return f"{method_base(row)}+{head}" if head else method_base(row)
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -24,18 +24,17 @@ import numpy as np
 from sklearn.metrics import accuracy_score
 from tqdm.auto import tqdm
 
-from fewgen import __version__
 from fewgen.atomic import append_jsonl, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
-from fewgen.data.splits import labeled_draw, pool_targets, unlabeled_pool, validation_draw
+from fewgen.data.splits import Draws, pool_targets
 from fewgen.configs import DEFAULT_TIMESTEPS
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.report.plots import plot_timestep_sweep
 from fewgen.report.summary import sweep_table
-from fewgen.results import stage
+from fewgen.results import make_row, stage
 from fewgen.rundir import RESULTS_FILE, SELECTION_FILE, SWEEP_PLOT
 from fewgen.progress import bar_disabled
 
@@ -93,12 +92,11 @@ class SelectionDraws:
 
     @classmethod
     def make(cls, source: Source, shots: int, seeds: int, val_per_class: int) -> "SelectionDraws":
-        labels = source.train.labels
-        val = validation_draw(labels, val_per_class, source.class_names)
-        labeled = {seed: labeled_draw(labels, shots, seed, exclude=val, class_names=source.class_names)
-                   for seed in range(seeds)}
-        return cls(val, labeled, np.unique(np.concatenate([val, *labeled.values()])), labels.numpy(),
-                   unlabeled_pool(labels, exclude=val))
+        """The draws of :meth:`Draws.make` at one ``shots`` with a fixed validation draw (a repeated draw left out)."""
+        draws = Draws.make(source, (shots,), seeds, val_per_class)
+        labeled = {seed: idx for (_, seed), idx in draws.labeled.items()}
+        return cls(draws.val, labeled, np.unique(np.concatenate([draws.val, *labeled.values()])),
+                   source.train.labels.numpy(), draws.pools[0])
 
     def score(self, x: np.ndarray, seed: int, head_name: str, x_pool: np.ndarray | None = None, **head_params) -> float:
         """Fit ``head_name`` on seed ``seed``'s draw of ``x`` (rows = ``union``), or for a pool head on ``x_pool``
@@ -138,14 +136,12 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
                 for head_name in cfg.heads:
                     t0 = time.perf_counter()
                     score = draws.score(x, seed, head_name, x_pool, memory=memory)
-                    group.append({
-                        "stage": "select", "dataset": source.name, "backbone": backbone.name, "checkpoint": checkpoint,
-                        "spec": spec.to_dict(), "head": head_name, "head_params": {}, "shots": cfg.shots, "seed": seed,
-                        "data": "pool" if uses_pool(head_name) else "labeled",
-                        "accuracy": None, "val_accuracy": score, "n_val": int(len(draws.val)),
-                        "fit_seconds": time.perf_counter() - t0, "feature_precision": precision,
-                        "eval_id": eval_id, "fewgen_version": __version__,
-                    })
+                    group.append(make_row(
+                        stage="select", dataset=source.name, backbone=backbone.name, checkpoint=checkpoint,
+                        spec=spec.to_dict(), head=head_name, head_params={}, shots=cfg.shots, seed=seed,
+                        data="pool" if uses_pool(head_name) else "labeled",
+                        accuracy=None, val_accuracy=score, n_val=int(len(draws.val)),
+                        fit_seconds=time.perf_counter() - t0, feature_precision=precision, eval_id=eval_id))
         memory.forget_objects()  # the next timestep's pool is another one
         append_jsonl(run_dir / RESULTS_FILE, group)
         rows += group

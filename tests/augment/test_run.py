@@ -41,10 +41,10 @@ def test_standard_augmentation_rows_match_the_resnet18_baseline(augment_run, tmp
     """Same draws, seeds and budget: `augment`'s resnet18 row equals `evaluate`'s (the baselines are shared)."""
     from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
     from fewgen.data import load_source
-    from fewgen.evaluate import EvalConfig, make_draws
+    from fewgen.data.splits import Draws
 
     source = load_source("digits")
-    idx = make_draws(source, EvalConfig(shots=(2,), seeds=1, val_per_class=16)).labeled[(2, 0)]
+    idx = Draws.make(source, (2,), 1, 16).labeled[(2, 0)]
     model = ResNetBaseline(ResNetConfig(steps=3), source.hflip_preserves_label, 0)
     model.fit(source.train.images[torch.as_tensor(idx)], source.train.labels.numpy()[idx])
     accuracy = float((model.predict(source.test.images) == source.test.labels.numpy()).mean())

@@ -28,7 +28,8 @@ from fewgen.augment.train import CGLOReplacement, fit_cglo
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
-from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.data.splits import Draws
+from fewgen.evaluate import DrawRows
 from fewgen.results import read_rows
 from fewgen.rundir import RESULTS_FILE, save_sample_grid
 from fewgen.progress import bar_disabled
@@ -59,6 +60,9 @@ class AugmentConfig:
             raise FewgenError(f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got '{self.interpolation}'")
         if self.unlabeled < 0:
             raise FewgenError(f"--unlabeled must be 0 or more, got {self.unlabeled}")
+        if self.seeds < 1:
+            raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+        self.resnet.check(lambda key: f"--resnet-{key}", self.seeds)
         self.glo.check()
 
     def cglo_flags(self) -> list[str]:
@@ -80,16 +84,16 @@ class AugmentationRun:
     def __init__(self, run_dir: Path, source: Source, cfg: AugmentConfig):
         cfg.check()
         self.run_dir, self.source, self.cfg = Path(run_dir), source, cfg
-        self.evaluation = Evaluation(run_dir, source, EvalConfig(shots=cfg.shots, seeds=cfg.seeds, heads=(), baselines=(),
-                                                                 val_per_class=cfg.val_per_class, progress=False))
+        self.scorer = DrawRows(  # scores each classifier on test and validation, as evaluate's baselines
+            run_dir, source, Draws.make(source, cfg.shots, cfg.seeds, cfg.val_per_class))
         self.extra = self._extra_images()
 
     def _extra_images(self) -> torch.Tensor | None:
         """Images the cGLO reconstructs without labels: the test split (transductive) or part of the pool."""
         if self.cfg.transductive:
-            return self.evaluation.test.images
+            return self.scorer.test.images
         if self.cfg.unlabeled:
-            pool = np.setdiff1d(np.arange(len(self.source.train)), np.concatenate([self.evaluation.draws.union, self.evaluation.draws.val]))
+            pool = np.setdiff1d(np.arange(len(self.source.train)), np.concatenate([self.scorer.draws.union, self.scorer.draws.val]))
             chosen = np.random.default_rng(0).choice(pool, size=min(self.cfg.unlabeled, len(pool)), replace=False)
             return self.source.train.images[torch.as_tensor(np.sort(chosen))]
         return None
@@ -118,8 +122,8 @@ class AugmentationRun:
 
     def run(self) -> list[dict]:
         rows, done = [], self._done()
-        draws = self.evaluation.draws.labeled.items()
-        n_val = len(self.evaluation.draws.val)
+        draws = self.scorer.draws.labeled.items()
+        n_val = len(self.scorer.draws.val)
         for (shots, seed), idx in tqdm(draws, desc="augment", disable=bar_disabled(self.cfg.progress), leave=False):
             group = []
             for name in self.cfg.augmentations:
@@ -148,8 +152,9 @@ class AugmentationRun:
                 self._save_grid(model, images, y_idx, shots)
         transform = classic_augmentation(augmentation, images.shape[-1], source.hflip_preserves_label)
         classifier = ResNetBaseline(cfg.resnet, source.hflip_preserves_label, seed, transform, replacement)
-        row = self.evaluation.classifier_row(cfg.method(augmentation), spec, classifier, idx, shots, seed)
-        return row | {"transductive": augmentation == "cglo" and cfg.transductive, "glo_seconds": glo_seconds}
+        return self.scorer.classifier_row(cfg.method(augmentation), spec, classifier, idx, shots, seed,
+                                              transductive=augmentation == "cglo" and cfg.transductive,
+                                              glo_seconds=glo_seconds)
 
     def _save_grid(self, model, images: torch.Tensor, y_idx: np.ndarray, shots: int) -> None:
         """The paper's Fig. 5: per class, an image, 8 interpolants t = 0..1 to another image of its class, that image."""

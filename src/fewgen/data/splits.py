@@ -12,7 +12,7 @@
 - The **test split** is the source's official one and is never drawn from.
 
 With few labeled images (a user's folder: 5 per class), a fixed validation draw of 16 per
-class cannot be held out. :func:`make_draws` then **cross-validates**: the labeled images are
+class cannot be held out. :meth:`Draws.make` then **cross-validates**: the labeled images are
 split into stratified folds (fixed seed), and the draw of seed ``s`` is made outside fold
 ``s mod folds``, which is its validation set (and is left out of its pool). The mean
 validation accuracy over seeds ``0..folds-1`` is then a k-fold cross-validation over every
@@ -24,11 +24,15 @@ reported for copies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import torch
 
 from fewgen.data.sources import UNLABELED
+
+if TYPE_CHECKING:
+    from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
 
 VALIDATION_SEED = 12345
@@ -125,6 +129,25 @@ class Draws:
     fold_of: dict[tuple[int, int], int]
     repeats: dict[tuple[int, int], int]
     protocol: str  # "fixed" | "cv"
+    n_train: int = 0  # the train split's size: the pools are its indices outside each fold
+
+    @classmethod
+    def make(cls, source: "Source", shots: Iterable[int], seeds: int | Iterable[int], val_per_class: int | str = "auto") -> "Draws":
+        """The draws of every command (evaluate, select, fit, augment) on ``source``'s train split: ``shots`` x
+        seeds ``0..seeds-1`` (or the seeds listed), each with its validation set (:func:`make_draws`). Everything is
+        drawn up front, so a bad ``--shots`` fails before any work."""
+        return make_draws(source.train.labels, tuple(shots), seeds, val_per_class, source.class_names)
+
+    def pool_of(self, key: tuple[int, int]) -> np.ndarray:
+        """Sorted train indices of draw ``key``'s unlabeled pool: the train split minus its validation set."""
+        return self.pools[self.fold_of[key]]
+
+    @property
+    def pools(self) -> list[np.ndarray]:
+        """Each fold's pool, ``pools[f]``: the train split minus ``folds[f]`` (computed once)."""
+        if "_pools" not in self.__dict__:
+            self.__dict__["_pools"] = [np.setdiff1d(np.arange(self.n_train), fold) for fold in self.folds]
+        return self.__dict__["_pools"]
 
     @property
     def union(self) -> np.ndarray:
@@ -162,9 +185,9 @@ class Draws:
         return text
 
 
-def make_draws(labels, shots: tuple[int, ...], seeds: int, val_per_class: int | str = "auto",
+def make_draws(labels, shots: tuple[int, ...], seeds: int | Iterable[int], val_per_class: int | str = "auto",
                class_names: list[str] | None = None) -> Draws:
-    """Every draw of ``shots`` x seeds ``0..seeds-1`` and its validation set.
+    """Every draw of ``shots`` x seeds ``0..seeds-1`` (or the seeds listed) and its validation set.
 
     ``val_per_class``: an int N is a fixed validation draw of N per class (0: none); ``"cv"`` cross-validates;
     ``"auto"`` is a fixed draw of :data:`FIXED_VAL_PER_CLASS` when every class has at least that many labeled images
@@ -183,7 +206,7 @@ def make_draws(labels, shots: tuple[int, ...], seeds: int, val_per_class: int | 
     labeled, fold_of, repeats = {}, {}, {}
     for k in shots:
         seen: dict[tuple, int] = {}
-        for seed in range(seeds):
+        for seed in range(seeds) if isinstance(seeds, int) else seeds:
             fold = seed % len(folds)
             draw = labeled_draw(labels, k, seed, exclude=folds[fold], class_names=class_names)
             first = seen.setdefault((fold, draw.tobytes()), seed)
@@ -191,4 +214,4 @@ def make_draws(labels, shots: tuple[int, ...], seeds: int, val_per_class: int | 
                 repeats[(k, seed)] = first
             else:
                 labeled[(k, seed)], fold_of[(k, seed)] = draw, fold
-    return Draws(labeled, folds, fold_of, repeats, "fixed" if val_per_class != "cv" else "cv")
+    return Draws(labeled, folds, fold_of, repeats, "fixed" if val_per_class != "cv" else "cv", len(labels))

@@ -20,7 +20,7 @@ from fewgen.backbones.base import BACKBONES
 from fewgen.feature_spec import FeatureSpec
 from fewgen.data import load_source
 from fewgen.errors import FewgenError
-from fewgen.results import BASELINES, method_name
+from fewgen.results import BASELINES, head_label, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
@@ -177,8 +177,9 @@ def _heads_compared(rows: list[dict], best: dict[str, str], transductive: set[st
                 f"run at k={','.join(map(str, sorted(run_at)))} only: its validation mean is not comparable"
                 if run_at != every_k else ""]))
         _, table = _table(same_spec, methods, notes)
+        label_of = {method_name(r): head_label(r) for r in same_spec}
         for row in table:
-            row.label = row.method.rsplit("+", 1)[1]  # the head (and its settings); the spec is in the caption
+            row.label = label_of[row.method]  # the head (and its settings); the spec is in the caption
         others = len({method_name(r) for r in rows if r["backbone"] == backbone}) - len(methods)
         sections.append({"backbone": backbone, "spec": FeatureSpec.from_dict(spec).label(), "rows": table,
                          "others": others})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fewgen.results import data_use as row_data_use
-from fewgen.results import method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
+from fewgen.results import head_label, method_base, method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
 
 
@@ -43,12 +43,11 @@ def best_by_validation(rows: list[dict]) -> dict[str, str]:
     Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
     feature_rows = [row for row in rows if row["head"] != row["backbone"]]
     head_of = {method_name(row): row["head"] for row in feature_rows}
+    base_of = {method_name(row): method_base(row) for row in feature_rows}
     val = summarise(feature_rows, "val_accuracy")
     best: dict[str, tuple[float, int, str]] = {}
     for method, by_shots in val.items():
-        if "+" not in method:
-            continue
-        base = method.rsplit("+", 1)[0]
+        base = base_of[method]
         candidate = (round(sum(m for m, _, _ in by_shots.values()) / len(by_shots), 9), -simplicity(head_of[method]), method)
         if base not in best or candidate[:2] > best[base][:2]:
             best[base] = candidate
@@ -187,7 +186,8 @@ def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     best = best_by_validation(rows)
     if best:
         lines.append("")
-        chosen = ", ".join(f"{base} → {method.rsplit('+', 1)[1]}" for base, method in best.items())
+        label_of = {method_name(row): head_label(row) for row in rows}
+        chosen = ", ".join(f"{base} → {label_of[method]}" for base, method in best.items())
         lines.append("head chosen on the validation draw: " + chosen)
     gaps = format_selection_gap(rows)
     if gaps:
