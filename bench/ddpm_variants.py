@@ -14,7 +14,7 @@ from fewgen.backbones.base import checkpoint_hash
 from fewgen.data import load_source
 from fewgen.features import FeatureCache
 from fewgen.rundir import read_run_config
-from fewgen.select import SelectionDraws
+from fewgen.timestep_select import SelectionDraws
 from fewgen.stats import mean_ci
 
 run = Path(sys.argv[1])

@@ -62,7 +62,7 @@ def peak_rss(command: list[str]) -> tuple[float, float, str]:
 EXTRACT = """
 import sys, time, numpy as np
 from fewgen.features import FeatureCache
-from fewgen.runs import open_run
+from fewgen.rundir import open_run
 from pathlib import Path
 backbone, checkpoint, source = open_run(Path(sys.argv[1]), None, None, "auto")
 t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from fewgen.data.splits import Draws
 from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.pool import PoolSpace
-from fewgen.runs import open_run
+from fewgen.rundir import open_run
 from fewgen.data.splits import pool_targets, unlabeled_pool
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -217,12 +217,12 @@ def test_bad_part_fails_before_any_row_is_written(tiny_run, capsys):
 
 
 def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys):
-    import fewgen.runs
+    import fewgen.commands
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fewgen.runs, "pretrain", interrupted)
+    monkeypatch.setattr(fewgen.commands, "pretrain", interrupted)
     assert main(["pretrain", "--run", str(tmp_path / "run"), "--epochs", "1"]) == 130
     assert "interrupted" in capsys.readouterr().err
 

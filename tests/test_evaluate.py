@@ -19,7 +19,7 @@ from fewgen.configs import ResNetConfig
 from fewgen.data.splits import Draws
 from fewgen.evaluate import EvalConfig, Evaluation, choose_candidates
 from fewgen.features import FeatureCache
-from fewgen.select import SelectConfig, SelectionDraws, run_selection
+from fewgen.timestep_select import SelectConfig, SelectionDraws, run_selection
 
 FAST = EvalConfig(shots=(1, 3), seeds=2, heads=("logreg", "propagate", "selftrain"), baselines=(), val_per_class=8,
                   progress=False)

@@ -67,6 +67,21 @@ def test_the_command_line_imports_no_torch_before_a_command_runs():
 
 def test_the_names_shown_in_help_are_the_registries():
     from fewgen.backbones import BACKBONES
-    from fewgen.configs import BACKBONE_NAMES
+    from fewgen.configs import BACKBONE_NAMES, SWEEPABLE_BACKBONES
 
     assert BACKBONE_NAMES == tuple(sorted(BACKBONES))
+    assert SWEEPABLE_BACKBONES == tuple(name for name, cls in sorted(BACKBONES.items()) if hasattr(cls, "block_dims"))
+
+
+# What the report may import: result rows, and the plumbing that reads a run folder (no data, backbone, feature
+# extraction, head or command), so that it reads what runs wrote and nothing else.
+REPORT_MAY_IMPORT = {"fewgen", "fewgen.results", "fewgen.atomic", "fewgen.errors", "fewgen.stats", "fewgen.feature_spec",
+                     "fewgen.feature_files", "fewgen.configs", "fewgen.rundir"}
+
+
+def test_the_report_imports_nothing_of_the_pipeline_but_result_rows():
+    paths = {module_name(p): p for p in (SRC / "fewgen").rglob("*.py")}
+    for name, path in paths.items():
+        if name.startswith("fewgen.report"):
+            outside = {m for m in imports_of(path, set(paths)) if not m.startswith("fewgen.report")} - REPORT_MAY_IMPORT
+            assert not outside, f"{name} imports {sorted(outside)}"

@@ -2,7 +2,7 @@
 nothing lost or half-written. (Also on the list, tested where their code lives: an unreadable or truncated image,
 an empty folder, a class with fewer than k images, an unknown dataset and a checkpoint of another backbone in
 tests/test_cli.py and tests/data/test_folder.py; a model folder from another fewgen version in
-tests/test_fitting.py; a NaN loss in tests/test_train.py; SIGKILL mid-run in tests/test_runs.py.)"""
+tests/test_fitting.py; a NaN loss in tests/test_train.py; SIGKILL mid-run in tests/test_commands.py.)"""
 
 from __future__ import annotations
 

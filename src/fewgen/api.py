@@ -22,7 +22,7 @@ def pretrain(run: str | Path, data: str, backbone: str = "vae", epochs: int = 20
              seed: int = 0, options: dict[str, str] | None = None, image_size: int | None = None, resize: str = "crop",
              data_root: str | Path | None = None, progress: bool = False) -> dict:
     """Pretrain ``backbone`` on ``data``'s unlabeled images into the run folder ``run``; returns its config."""
-    from fewgen.runs import pretrain as run_pretrain
+    from fewgen.commands import pretrain as run_pretrain
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
     source = SourceOptions(Path(data_root) if data_root else None, False, image_size, resize)

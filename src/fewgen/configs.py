@@ -11,6 +11,7 @@ from typing import Any, Callable
 from fewgen.errors import FewgenError
 
 BACKBONE_NAMES = ("alae", "ddpm", "pixels", "vae", "vqvae")  # the backbone registry's names (a test checks they agree)
+SWEEPABLE_BACKBONES = ("ddpm",)  # those with diffusion timesteps and blocks for 'fewgen select' (block_dims)
 DEFAULT_TIMESTEPS = (0, 10, 25, 50, 100, 200, 350, 500, 750)  # what ``fewgen select`` sweeps by default
 LOSSES = ("auto", "perceptual", "laplacian")  # the cGLO's reconstruction losses
 

@@ -35,7 +35,7 @@ from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
 from fewgen.heads.export import exportable, why_not_exportable
 from fewgen.results import data_use, head_params, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
-from fewgen.runs import open_run
+from fewgen.rundir import open_run
 
 DEFAULT_HEAD = "logreg"
 VAL_PER_CLASS = FIXED_VAL_PER_CLASS  # evaluate's validation draw on a built-in dataset, kept out of its draw as there

@@ -1,9 +1,11 @@
-"""The run folder's names and plumbing, in one module that the rest imports (the imports flow one way).
+"""The run folder: its layout and names, its lock, its config, and opening a pretrained run (the imports flow one way).
 
 A run folder holds ``config.json`` (dataset, backbone, settings, command, machine), ``checkpoints/``
-(for ``--resume``), ``backbone/`` (the final weights and their config), ``features/`` (cache),
-``results.jsonl``, ``samples.png``, ``reconstructions.png``, ``accuracy_vs_labels.png``, ``summary.txt``
-and, after ``fewgen select``, ``selection.json`` and ``timestep_sweep.png``.
+(per epoch, or every ``--checkpoint-every`` steps, for ``--resume``), ``backbone/`` (the final weights and their
+config), ``features/`` (the feature cache: :mod:`fewgen.feature_files`), ``results.jsonl`` (one result row per
+line: :mod:`fewgen.results`), ``samples.png``, ``reconstructions.png`` (originals above their reconstructions),
+``accuracy_vs_labels.png``, ``summary.txt`` and, after ``fewgen select``, ``selection.json`` and
+``timestep_sweep.png``. A ``fewgen augment`` run holds ``config.json``, ``results.jsonl`` and its slerp grids.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from fewgen.atomic import atomic_path
+from fewgen.backbones import checkpoint_hash, load_backbone
+from fewgen.data import load_source
 from fewgen.data.sources import SourceOptions
 from fewgen.errors import FewgenError
 
@@ -84,6 +88,24 @@ def stored_source_options(run_config: dict, given: SourceOptions | None = None) 
     root = given.data_root if given is not None and given.data_root is not None else run_config.get("data_root")
     return SourceOptions(Path(root) if root else None, bool(given and given.download), run_config.get("image_size"),
                          run_config.get("resize", "stretch" if "image_size" not in run_config else "crop"))
+
+
+def open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
+    """The run's backbone (with its feature precision), checkpoint hash and data source, for every command that reads
+    a pretrained run (evaluate, select, fit); one sentence when the folder holds none or its data changed shape."""
+    run_config = read_run_config(run_dir)
+    if run_config.get("backbone") == "cglo":
+        raise FewgenError(f"{run_dir} is a 'fewgen augment' run, which has no feature backbone to evaluate; its rows are in "
+                          f"results.jsonl, and 'fewgen report {run_dir}' shows them")
+    backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
+    backbone.precision = precision
+    source = load_source(run_config["dataset"], stored_source_options(run_config, source_options))
+    if tuple(source.image_shape) != tuple(backbone.image_shape):
+        shape = "x".join(map(str, source.image_shape))
+        raise FewgenError(f"{run_config['dataset']} now reads as {shape} images, but the backbone in {run_dir} was trained on "
+                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the labeled images set the size "
+                          "unless --image-size was given); restore the data, or pretrain a new run on it")
+    return backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
 
 
 def save_sample_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:

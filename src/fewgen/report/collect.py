@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fewgen.errors import FewgenError
 from fewgen.results import BASELINES, head_params, method_name, read_rows, stage
-from fewgen.features import FeatureCache
+from fewgen.feature_files import FeatureFiles
 from fewgen.rundir import CONFIG_FILE, RESULTS_FILE, SELECTION_FILE
 
 
@@ -47,8 +47,8 @@ class RunRecord:
         return self.config["backbone"]
 
     @property
-    def cache(self) -> FeatureCache:
-        return FeatureCache(self.path)
+    def cache(self) -> FeatureFiles:
+        return FeatureFiles(self.path)
 
 
 def _read_json(path: Path) -> dict:

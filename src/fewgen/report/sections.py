@@ -16,16 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from fewgen.atomic import atomic_path
-from fewgen.backbones.base import BACKBONES
+from fewgen.configs import SWEEPABLE_BACKBONES
 from fewgen.feature_spec import FeatureSpec
-from fewgen.data import load_source
-from fewgen.errors import FewgenError
 from fewgen.results import BASELINES, head_label, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
 from fewgen.report.summary import best_per_backbone, cglo_method, crossover, data_use, paired_table, summarise
-from fewgen.rundir import stored_source_options
 from fewgen.stats import ci_excludes_zero
 
 
@@ -188,8 +185,7 @@ def _heads_compared(rows: list[dict], best: dict[str, str], transductive: set[st
 
 def sweep_figure(run: RunRecord, out: Path) -> Figure | str:
     """The run's timestep sweep re-drawn from its ``stage=select`` rows, or why there is none."""
-    cls = BACKBONES.get(run.backbone)
-    if cls is None or not hasattr(cls, "block_dims"):
+    if run.backbone not in SWEEPABLE_BACKBONES:
         return f"{run.name}: the {run.backbone} backbone has no diffusion timestep to sweep."
     if not run.sweep_rows or run.selection is None:
         return f"{run.name}: no timestep sweep yet; run 'fewgen select {run.path}'."
@@ -220,17 +216,6 @@ def image_figures(run: RunRecord, out: Path) -> list[Figure] | str:
     return figures
 
 
-def _test_labels(run: RunRecord) -> tuple[np.ndarray, list[str]] | None:
-    stored = run.cache.labels("test")
-    if stored is not None:
-        return stored
-    try:  # runs evaluated before labels were cached: read them from the dataset, if it is still there
-        source = load_source(run.dataset, stored_source_options(run.config))
-        return source.require_test().labels.numpy(), source.class_names
-    except FewgenError:
-        return None
-
-
 def umap_figures(run: RunRecord, method: str, rows: list[dict], out: Path, points: int) -> list[Figure] | str:
     """2-D and 3-D UMAP of the test features of ``method`` (a backbone's validation-chosen spec)."""
     row = next(r for r in rows if method_name(r) == method)
@@ -238,7 +223,7 @@ def umap_figures(run: RunRecord, method: str, rows: list[dict], out: Path, point
     found = umap_plots.cached_test_features(run.cache, backbone, row["checkpoint"], row["spec"])
     if found is None:
         return f"{method}: no cached test features in {run.path / 'features'}; run 'fewgen evaluate {run.path}' to cache them."
-    labelled = _test_labels(run)
+    labelled = run.cache.labels("test")  # stored by evaluate, so the report needs no dataset
     if labelled is None or len(labelled[0]) != len(found[0]):
         return f"{method}: the test labels are not stored in {run.path / 'features'}; re-run 'fewgen evaluate {run.path}'."
     (features, source), (labels, class_names) = found, labelled

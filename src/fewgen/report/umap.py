@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from fewgen.atomic import save_figure, save_npy  # noqa: E402
-from fewgen.features import FeatureCache  # noqa: E402
+from fewgen.feature_files import FeatureFiles  # noqa: E402
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 SINGLE_THREAD = {"n_jobs": 1}  # a seeded UMAP runs on one thread anyway; saying so avoids its warning
@@ -30,7 +30,7 @@ THREE_VIEWS = ((20, 30), (20, 150), (20, 270))  # (elevation, azimuth) in degree
 MAX_LEGEND_CLASSES = 20
 
 
-def cached_test_features(cache: FeatureCache, backbone: str, checkpoint: str, spec: dict) -> tuple[np.ndarray, Path] | None:
+def cached_test_features(cache: FeatureFiles, backbone: str, checkpoint: str, spec: dict) -> tuple[np.ndarray, Path] | None:
     """The cached test features ``[N_test, D]`` (row i = test image i) of this backbone, checkpoint and spec, or None."""
     for described, path in cache.cached("test"):
         if (described.get("backbone"), described.get("checkpoint"), described.get("spec")) != (backbone, checkpoint, spec):

@@ -1,11 +1,6 @@
-"""The library API behind the CLI: pretrain a backbone into a run folder, evaluate a run.
-
-A run folder holds ``config.json`` (dataset, backbone, settings, command,
-machine), ``checkpoints/`` (per epoch, for ``--resume``), ``backbone/`` (the
-final weights and their config), ``features/`` (cache), ``results.jsonl``,
-``samples.png``, ``reconstructions.png`` (originals above their reconstructions), ``accuracy_vs_labels.png``, ``summary.txt`` and, after ``fewgen select``,
-``selection.json`` and ``timestep_sweep.png``.
-"""
+"""The commands on a run folder, as a library (the CLI and :mod:`fewgen.api` call them): pretrain a backbone into it,
+evaluate it, sweep its timesteps (select), and train with augmentations (augment). Each holds the run's lock while
+it writes; what a run folder holds is described once, in :mod:`fewgen.rundir`."""
 
 from __future__ import annotations
 
@@ -23,7 +18,7 @@ from accelerate.utils import set_seed
 
 from fewgen import __version__
 from fewgen.atomic import write_json, write_text
-from fewgen.backbones import checkpoint_hash, get_backbone_class, load_backbone
+from fewgen.backbones import checkpoint_hash, get_backbone_class
 from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.data import SourceOptions, load_source
@@ -31,9 +26,9 @@ from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
-from fewgen.select import SelectConfig, read_selection, run_selection
-from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, read_run_config, run_lock, save_sample_grid, source_options_record,
-                           stored_source_options)
+from fewgen.timestep_select import SelectConfig, read_selection, run_selection
+from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, open_run, read_run_config, run_lock, save_sample_grid,
+                           source_options_record)
 from fewgen.train import TrainConfig, is_main_process
 
 
@@ -122,23 +117,6 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         pass  # this backbone cannot reconstruct
     write_json(run_dir / CONFIG_FILE, run_config)
     return run_config
-
-
-def open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):
-    """The run's backbone (with its feature precision), checkpoint hash and data source."""
-    run_config = read_run_config(run_dir)
-    if run_config.get("backbone") == "cglo":
-        raise FewgenError(f"{run_dir} is a 'fewgen augment' run, which has no feature backbone to evaluate; its rows are in "
-                          f"results.jsonl, and 'fewgen report {run_dir}' shows them")
-    backbone = load_backbone(run_dir / BACKBONE_DIR, expected_backbone)
-    backbone.precision = precision
-    source = load_source(run_config["dataset"], stored_source_options(run_config, source_options))
-    if tuple(source.image_shape) != tuple(backbone.image_shape):
-        shape = "x".join(map(str, source.image_shape))
-        raise FewgenError(f"{run_config['dataset']} now reads as {shape} images, but the backbone in {run_dir} was trained on "
-                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the labeled images set the size "
-                          "unless --image-size was given); restore the data, or pretrain a new run on it")
-    return backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
 
 
 def default_specs(run_dir: Path, backbone, checkpoint: str) -> list[FeatureSpec]:

@@ -1,5 +1,5 @@
 """The command line's shared option types and the parsers of their text (imported by :mod:`fewgen.cli` and
-:mod:`fewgen.cli_model`)."""
+:mod:`fewgen.cli.fit_predict`)."""
 
 from __future__ import annotations
 

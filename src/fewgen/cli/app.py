@@ -1,4 +1,4 @@
-"""The ``fewgen`` command line: a thin Typer app over :mod:`fewgen.runs`.
+"""The ``fewgen`` command line: a thin Typer app over :mod:`fewgen.commands`.
 
 Bad input ends with one sentence on stderr and exit code 2.
 """
@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.cli_model import fit, predict
-from fewgen.cli_options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
+from fewgen.cli.fit_predict import fit, predict
+from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
                                  baseline_configs, validation)
@@ -65,7 +65,7 @@ def pretrain(
     Data parallel under 'accelerate launch -m fewgen pretrain ...' or 'torchrun --nproc-per-node N -m fewgen
     pretrain ...': --batch-size is the global batch, shared among the processes; only the main one writes."""
     from fewgen.data import SourceOptions
-    from fewgen.runs import pretrain as run_pretrain
+    from fewgen.commands import pretrain as run_pretrain
     from fewgen.train import TrainConfig
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
@@ -146,7 +146,7 @@ def evaluate(
     from fewgen.data import SourceOptions
     from fewgen.evaluate import EvalConfig
     from fewgen.report.summary import format_table
-    from fewgen.runs import evaluate as run_evaluate
+    from fewgen.commands import evaluate as run_evaluate
 
     shortcuts = {("resnet18", "steps"): resnet_steps, ("resnet18", "seeds"): resnet_seeds, ("fixmatch", "steps"): fixmatch_steps}
     cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
@@ -180,8 +180,8 @@ def select_command(
     """Choose the diffusion timestep and blocks on the validation draw only (never the test split); 'evaluate' then uses the choice."""
     from fewgen.backbones import FeatureSpec
     from fewgen.data import SourceOptions
-    from fewgen.runs import select as run_select
-    from fewgen.select import SelectConfig
+    from fewgen.commands import select as run_select
+    from fewgen.timestep_select import SelectConfig
 
     cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
                        shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
@@ -219,7 +219,7 @@ def augment(
     from fewgen.augment.run import AugmentConfig
     from fewgen.configs import config_from_options
     from fewgen.data import SourceOptions
-    from fewgen.runs import augment as run_augment
+    from fewgen.commands import augment as run_augment
 
     glo = config_from_options(GLOConfig, key_values(option))
     if no_classifier:
@@ -274,8 +274,8 @@ def demo(
     from fewgen.evaluate import EvalConfig
     from fewgen.report.html import build_report
     from fewgen.report.summary import format_table
-    from fewgen.runs import evaluate as run_evaluate
-    from fewgen.runs import pretrain as run_pretrain
+    from fewgen.commands import evaluate as run_evaluate
+    from fewgen.commands import pretrain as run_pretrain
     from fewgen.train import TrainConfig
 
     started = time.perf_counter()

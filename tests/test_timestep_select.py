@@ -15,7 +15,7 @@ from fewgen.cli import main
 from fewgen.data.splits import validation_draw
 from fewgen.errors import FewgenError
 from fewgen.report.summary import summarise
-from fewgen.select import SelectConfig, read_selection, run_selection
+from fewgen.timestep_select import SelectConfig, read_selection, run_selection
 
 FAST = SelectConfig(timesteps=(0, 100, 600), shots=2, seeds=2, heads=("logreg",), val_per_class=4, progress=False)
 
@@ -111,7 +111,7 @@ def test_cli_select_errors(ddpm_run, tmp_path, capsys):
 
 def test_select_scores_pool_heads_without_the_validation_images(digits, tmp_path, monkeypatch):
     from fewgen.heads import PropagateHead
-    import fewgen.select as select_module
+    import fewgen.timestep_select as select_module
 
     fitted = []
 

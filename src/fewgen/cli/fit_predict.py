@@ -1,5 +1,5 @@
 """``fewgen fit`` and ``fewgen predict``: the commands that hand a user a classifier and run it (registered on the
-app in :mod:`fewgen.cli`)."""
+app in :mod:`fewgen.cli.app`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.cli_options import DataRoot, FeaturePrecision
+from fewgen.cli.options import DataRoot, FeaturePrecision
 from fewgen.errors import FewgenError
 
 
