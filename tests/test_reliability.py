@@ -1,8 +1,9 @@
 """The reliability list: each bad input or accident gets one clear sentence, exit code 2 where it applies, and
 nothing lost or half-written. (Also on the list, tested where their code lives: an unreadable or truncated image,
 an empty folder, a class with fewer than k images, an unknown dataset and a checkpoint of another backbone in
-tests/test_cli.py and tests/data/test_folder.py; a model folder from another fewgen version in
-tests/test_fitting.py; a NaN loss in tests/test_train.py; SIGKILL mid-run in tests/test_commands.py.)"""
+tests/cli/test_app.py and tests/data/test_folder.py; a model folder from another fewgen version in
+tests/test_fitting.py; a NaN loss in tests/test_train.py; SIGKILL mid-run in tests/test_commands.py, mid-write in
+tests/test_atomic.py.)"""
 
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ def test_every_command_on_every_backbone_works_or_says_one_sentence(tmp_path, ca
     ("--lr", "0", "--lr must be a positive number"),
     ("--lr", "-0.1", "--lr must be a positive number"),
     ("--checkpoint-every", "0", "--checkpoint-every must be at least 1"),
-    ("--image-size", "0", "--image-size must be between 8 and 256"),
-    ("--image-size", "5000", "--image-size must be between 8 and 256"),
+    ("--image-size", "0", "(--image-size) must be a whole number of pixels between 8 and 256"),
+    ("--image-size", "5000", "(--image-size) must be a whole number of pixels between 8 and 256"),
 ])
 def test_out_of_range_numbers_are_refused_before_anything_is_written(tmp_path, capsys, option, value, wanted):
     run = tmp_path / "run"
@@ -153,39 +154,6 @@ def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
     assert "now reads as 1x12x12 images" in err and "trained on 1x8x8" in err and files_under(run) == before
 
 
-WRITER = """
-import sys, itertools
-import torch
-from fewgen.atomic import save_tensors, write_json
-target = sys.argv[1]
-for i in itertools.count():
-    write_json(target + '/state.json', {'i': i, 'payload': 'x' * 2_000_000})
-    save_tensors(target + '/model.safetensors', {'w': torch.full((500_000,), float(i))}, {'i': str(i)})
-    if i == 0:
-        print('wrote', flush=True)
-"""
-
-
-@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
-def test_sigkill_mid_write_leaves_whole_files(tmp_path, delay):
-    """A process killed while it rewrites a JSON file and a safetensors checkpoint in a loop leaves each target
-    whole (an earlier version, never a torn one): every write goes to a temporary file, then is renamed."""
-    import signal
-    import time
-
-    from safetensors.torch import load_file
-
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "wrote"
-    time.sleep(delay)
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
-    state = json.loads((tmp_path / "state.json").read_text())
-    weights = load_file(tmp_path / "model.safetensors")["w"]
-    assert len(state["payload"]) == 2_000_000 and weights.shape == (500_000,) and (weights == weights[0]).all()
-    assert state["i"] >= int(weights[0]) >= state["i"] - 1  # the JSON is written first in each round
-
-
 @pytest.mark.parametrize("option, value, wanted", [
     ("--seeds", "0", "--seeds must be at least 1"),
     ("--resnet-steps", "0", "--resnet-steps must be at least 1"),
@@ -203,17 +171,3 @@ def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, cap
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", option, value, "--no-progress"]))
     assert wanted in err and files_under(run) == before
-
-
-def test_safetensors_files_get_the_permissions_of_plain_files(tmp_path):
-    """safetensors recreates its file with mode 0600; checkpoints must be readable like every other file."""
-    import stat
-
-    import torch
-
-    from fewgen.atomic import save_tensors, write_json
-
-    save_tensors(tmp_path / "w.safetensors", {"w": torch.zeros(3)}, {})
-    write_json(tmp_path / "c.json", {})
-    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
-    assert len(modes) == 1 and modes.pop() & 0o044 == 0o666 & ~os.umask(os.umask(0)) & 0o044

@@ -25,7 +25,7 @@ def pretrain(run: str | Path, data: str, backbone: str = "vae", epochs: int = 20
     from fewgen.commands import pretrain as run_pretrain
 
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
-    source = SourceOptions(Path(data_root) if data_root else None, False, image_size, resize)
+    source = SourceOptions(data_root=data_root, image_size=image_size, resize=resize)
     return run_pretrain(Path(run), data, backbone, dict(options or {}), train, source)
 
 

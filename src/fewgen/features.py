@@ -15,7 +15,8 @@ from fewgen.feature_files import FeatureFiles
 
 def extract_features(backbone: Backbone, images: torch.Tensor | ImageFiles, spec: FeatureSpec, batch_size: int = 256,
                      indices: np.ndarray | None = None) -> np.ndarray:
-    """uint8 images ``[N, C, H, W]`` (in memory or files; ``images[indices]`` when given) -> float32 ``[N, D]``."""
+    """uint8 images ``[N, C, H, W]`` (in memory or files; ``images[indices]`` when given) -> float32 ``[N, D]``, uncached
+    (for bench/ scripts and notebooks; the commands read through :class:`FeatureCache`)."""
     chunks = [backbone.features(batch, spec) for batch in image_batches(images, indices, batch_size)]
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
 

@@ -26,7 +26,6 @@ from sklearn.model_selection import StratifiedKFold
 
 from fewgen.backbones.base import FeatureSpec
 from fewgen.classifier import Classifier
-from fewgen.data.preprocess import Preprocess
 from fewgen.data.sources import Source, SourceOptions
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, Draws, pool_targets
 from fewgen.errors import FewgenError
@@ -121,14 +120,6 @@ def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.
     return draws.labeled[(shots, seed)], draws.pool_of((shots, seed))
 
 
-def preprocess_of(source: Source) -> Preprocess:
-    """The source's preprocessing: a folder's stated policy, else its fixed image size and mode."""
-    if "preprocess" in source.notes:
-        return Preprocess.from_dict(source.notes["preprocess"])
-    C, H, W = source.image_shape
-    return Preprocess("L" if C == 1 else "RGB", (W, H), "crop")
-
-
 def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int = 0, head: str | None = None,
                    source_options: SourceOptions | None = None, precision: str = "auto") -> Classifier:
     """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier."""
@@ -162,7 +153,7 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
         return model.fit(pool_f[rows], pool_targets(pool[rows], labeled[keep], y_all))
 
     fitted = fit(np.arange(len(labeled)))
-    classifier = Classifier(backbone, checkpoint, spec, method["head"], fitted, source.class_names, preprocess_of(source))
+    classifier = Classifier(backbone, checkpoint, spec, method["head"], fitted, source.class_names, source.preprocess)
     estimate = _estimate(classifier, cache, source, labeled, y_all, fit)
     classifier.info = {
         "run": str(run_dir.resolve()), "dataset": source.name, "method": method, "seed": seed, "shots": shots,

@@ -86,8 +86,8 @@ def source_options_record(options: SourceOptions) -> dict:
 def stored_source_options(run_config: dict, given: SourceOptions | None = None) -> SourceOptions:
     """The run's own data options, with ``given``'s data root (and download) when one is given."""
     root = given.data_root if given is not None and given.data_root is not None else run_config.get("data_root")
-    return SourceOptions(Path(root) if root else None, bool(given and given.download), run_config.get("image_size"),
-                         run_config.get("resize", "stretch" if "image_size" not in run_config else "crop"))
+    return SourceOptions(data_root=root, download=bool(given and given.download), image_size=run_config.get("image_size"),
+                         resize=run_config.get("resize", "stretch" if "image_size" not in run_config else "crop"))
 
 
 def open_run(run_dir: Path, expected_backbone: str | None, source_options: SourceOptions | None, precision: str):

@@ -170,7 +170,7 @@ def test_the_default_size_is_the_median_shorter_side_at_most_64(tmp_path):
 def test_an_image_size_outside_8_to_256_is_one_sentence_before_any_work(image_folder, size, capsys):
     from fewgen.cli import main
 
-    with pytest.raises(FewgenError, match=f"--image-size must be between 8 and 256 pixels, got {size}"):
+    with pytest.raises(FewgenError, match=rf"\(--image-size\) must be a whole number of pixels between 8 and 256, got {size}"):
         load_source(f"folder:{image_folder}", SourceOptions(image_size=size))
     run = image_folder / "run"
     assert main(["pretrain", "--run", str(run), "--data", f"folder:{image_folder}", "--image-size", str(size)]) == 2

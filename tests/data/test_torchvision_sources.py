@@ -41,7 +41,7 @@ def fabricate_idx(raw: Path, n_train=30, n_test=20, seed=0) -> dict:
 def test_idx_sources(tmp_path, monkeypatch, name, folder):
     monkeypatch.setattr(tvs, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     arrays = fabricate_idx(tmp_path / folder / "raw")
-    source = load_source(name, SourceOptions(tmp_path))
+    source = load_source(name, SourceOptions(data_root=tmp_path))
     assert source.train.images.shape == (30, 1, 28, 28) and source.test.images.shape == (20, 1, 28, 28)
     np.testing.assert_array_equal(source.train.images[:, 0].numpy(), arrays["train-images-idx3-ubyte"])
     np.testing.assert_array_equal(source.test.labels.numpy(), arrays["t10k-labels-idx1-ubyte"])
@@ -70,7 +70,7 @@ def test_cifar10(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.CIFAR10, "train_list", train_list)
     monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", test_md5]])
     monkeypatch.setattr(datasets.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": meta_md5})
-    source = load_source("cifar10", SourceOptions(tmp_path))
+    source = load_source("cifar10", SourceOptions(data_root=tmp_path))
     assert source.train.images.shape == (20, 3, 32, 32) and source.test.images.shape == (6, 3, 32, 32)
     expected = batches[0][0].reshape(3, 32, 32)  # CIFAR rows are channel-major
     np.testing.assert_array_equal(source.train.images[0].numpy(), expected)
@@ -87,7 +87,7 @@ def test_cifar100(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.CIFAR100, "train_list", [["train", train_md5]])
     monkeypatch.setattr(datasets.CIFAR100, "test_list", [["test", test_md5]])
     monkeypatch.setattr(datasets.CIFAR100, "meta", {"filename": "meta", "key": "fine_label_names", "md5": meta_md5})
-    source = load_source("cifar100", SourceOptions(tmp_path))
+    source = load_source("cifar100", SourceOptions(data_root=tmp_path))
     assert source.num_classes == 100 and source.train.labels.tolist() == [0, 1, 2, 3, 99]
 
 
@@ -100,23 +100,23 @@ def test_fashion_mnist_prepared_from_debian_layout(tmp_path, monkeypatch):
     monkeypatch.setattr(tvs, "DEBIAN_FASHION_MNIST", fake_debian)
     root = tmp_path / "root"
     root.mkdir()
-    source = load_source("fashion-mnist", SourceOptions(root))
+    source = load_source("fashion-mnist", SourceOptions(data_root=root))
     assert (root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
     assert len(source.train) == 30
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path):
     with pytest.raises(FewgenError, match="--data-root .* does not exist"):
-        load_source("mnist", SourceOptions(tmp_path / "nope"))
+        load_source("mnist", SourceOptions(data_root=tmp_path / "nope"))
 
 
 def test_root_without_files_is_a_clear_error(tmp_path):
     with pytest.raises(FewgenError, match="no readable mnist files under data root"):
-        load_source("mnist", SourceOptions(tmp_path))
+        load_source("mnist", SourceOptions(data_root=tmp_path))
 
 
 @pytest.mark.skipif(not tvs.DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist(tmp_path):
-    source = load_source("fashion-mnist", SourceOptions(tmp_path))
+    source = load_source("fashion-mnist", SourceOptions(data_root=tmp_path))
     assert source.train.images.shape == (60000, 1, 28, 28) and source.test.images.shape == (10000, 1, 28, 28)
     assert source.train.labels.bincount().tolist() == [6000] * 10

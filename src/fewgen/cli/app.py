@@ -71,12 +71,8 @@ def pretrain(
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, precision=precision, seed=seed,
                         progress=progress, checkpoint_every=checkpoint_every, workers=workers, compile=compile,
                         channels_last=channels_last)
-    if image_size is not None:
-        from fewgen.data.folder import check_image_size
-
-        check_image_size(image_size)
-    config = run_pretrain(run, data, backbone, key_values(option), train, SourceOptions(data_root, download, image_size, resize),
-                          resume)
+    source = SourceOptions(data_root=data_root, download=download, image_size=image_size, resize=resize)
+    config = run_pretrain(run, data, backbone, key_values(option), train, source, resume)
     if config is None:
         return  # not the main process: the main one reports
     summary = config["pretrain"]
@@ -154,7 +150,7 @@ def evaluate(
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
                      progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights)
-    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root, download), precision,
+    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download), precision,
                         announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
@@ -186,7 +182,7 @@ def select_command(
     cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
                        shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
                        weights=weights or None, progress=progress)
-    chosen = run_select(run, cfg, backbone, SourceOptions(data_root, download), precision)
+    chosen = run_select(run, cfg, backbone, SourceOptions(data_root=data_root, download=download), precision)
     spec = FeatureSpec.from_dict(chosen["spec"])
     typer.echo(f"chosen on validation: {spec.label()} with {chosen['head']} "
                f"({100 * chosen['val_accuracy']:.1f} ± {100 * chosen['val_ci']:.1f}% over {chosen['n_seeds']} seeds)\n"
@@ -229,7 +225,7 @@ def augment(
     cfg = AugmentConfig(shots=ints(shots, "--shots"), seeds=seeds, augmentations=names(augmentations),
                         val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps, precision=precision), glo=glo,
                         interpolation=interpolation, transductive=transductive, unlabeled=unlabeled, progress=progress)
-    run_augment(run, data, cfg, SourceOptions(data_root, download))
+    run_augment(run, data, cfg, SourceOptions(data_root=data_root, download=download))
     typer.echo((run / "summary.txt").read_text())  # every invocation's rows on this run, pooled
     typer.echo(f"results: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}")
 

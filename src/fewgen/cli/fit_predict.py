@@ -27,7 +27,7 @@ def fit(
     from fewgen.data import SourceOptions
     from fewgen.fitting import fit_classifier
 
-    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root), precision)
+    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root), precision)
     method, estimate = classifier.info["method"], classifier.info["estimate"]
     shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
     typer.echo(f"fitted {classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name} on "

@@ -37,11 +37,10 @@ import torch
 from PIL import Image
 
 from fewgen.data.files import ImageFiles
-from fewgen.data.preprocess import READ_ERRORS, Preprocess, is_gray, open_image, unreadable
+from fewgen.data.preprocess import MAX_SIDE, MIN_SIDE, READ_ERRORS, Preprocess, check_image_size, is_gray, open_image, unreadable
 from fewgen.data.sources import UNLABELED, ImageSet, Source, SourceOptions, register_prefix
 from fewgen.errors import FewgenError, FewgenWarning
 
-MIN_SIDE, MAX_SIDE = 8, 256  # image sides fewgen accepts for folder: data
 DEFAULT_MAX_SIDE = 64  # the largest side chosen without --image-size
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -131,13 +130,6 @@ def _readable(paths: list[Path]) -> tuple[list[Path], list[tuple[bool, tuple[int
     return kept, headers, skipped
 
 
-def check_image_size(image_size: int) -> int:
-    """``image_size`` if it lies in ``MIN_SIDE..MAX_SIDE``, else one sentence."""
-    if not MIN_SIDE <= image_size <= MAX_SIDE:
-        raise FewgenError(f"--image-size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
-    return image_size
-
-
 def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Path) -> int:
     """The side of the square images: ``image_size`` when given (checked), else the labeled images' median
     shorter side, at most :data:`DEFAULT_MAX_SIDE` (photos are read small: the backbones are CPU-sized; pretrain
@@ -192,12 +184,13 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
     optional = [False] * len(labeled_paths) + [True] * len(unlabeled)  # a bad unlabeled image is skipped when decoded
     train = ImageSet(ImageFiles(labeled_paths + unlabeled, preprocess, optional), torch.tensor(train_labels, dtype=torch.int64))
     test_set = ImageSet(ImageFiles(test_paths, preprocess), torch.tensor(test_labels, dtype=torch.int64)) if test_paths else None
-    notes = {"path": str(path), "preprocess": preprocess.to_dict(), "skipped_unlabeled": [str(p) for p in skipped],
+    notes = {"path": str(path), "skipped_unlabeled": [str(p) for p in skipped],
              "hidden_left_out": len(listing.hidden), "non_images_left_out": len(listing.other)}
     if listing.hidden or listing.other:
         warnings.warn(f"left out {len(listing.hidden)} hidden files or folders and {len(listing.other)} files that are not "
                       f"images by their suffix ({', '.join(sorted(IMAGE_SUFFIXES))}) under {path}", FewgenWarning, stacklevel=2)
-    return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes=notes)
+    return Source(name=f"folder:{path}", train=train, test=test_set, class_names=class_names, notes=notes,
+                  preprocess=preprocess)
 
 
 @register_prefix("folder:")

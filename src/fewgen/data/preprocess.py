@@ -27,12 +27,28 @@ from torchvision.transforms import functional as TF
 from fewgen.errors import FewgenError
 
 RESIZE_POLICIES = ("crop", "stretch")
+MIN_SIDE, MAX_SIDE = 8, 256  # the square image sides fewgen accepts for folder: data (--image-size)
 MODES = ("L", "RGB")
 WIDE_GRAY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # more than 8 bits per pixel
 GRAY_MODES = {"1", "L", "LA", "La", "P;L"} | WIDE_GRAY_MODES
 
 
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what PIL raises
+
+
+def check_image_size(image_size: object) -> int:
+    """``image_size`` if it is a whole number in ``MIN_SIDE..MAX_SIDE``, else one sentence (for the API and the CLI)."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not MIN_SIDE <= image_size <= MAX_SIDE:
+        raise FewgenError(f"image size (--image-size) must be a whole number of pixels between {MIN_SIDE} and {MAX_SIDE}, "
+                          f"got {image_size!r}")
+    return image_size
+
+
+def check_resize(resize: object) -> str:
+    """``resize`` if it is a known policy, else one sentence (for the API and the CLI)."""
+    if resize not in RESIZE_POLICIES:
+        raise FewgenError(f"resize policy (--resize) must be one of {', '.join(RESIZE_POLICIES)}, got {resize!r}")
+    return resize  # type: ignore[return-value]
 
 
 def unreadable(path: Path, exc: Exception) -> FewgenError:
@@ -97,8 +113,7 @@ class Preprocess:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise FewgenError(f"image mode must be one of {', '.join(MODES)}, got '{self.mode}'")
-        if self.resize not in RESIZE_POLICIES:
-            raise FewgenError(f"resize policy must be one of {', '.join(RESIZE_POLICIES)}, got '{self.resize}'")
+        check_resize(self.resize)
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
         if min(self.size) < 1:
             raise FewgenError(f"image size must be positive, got {self.size[0]}x{self.size[1]}")

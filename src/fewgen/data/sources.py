@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from fewgen.data.files import ImageFiles
+from fewgen.data.preprocess import Preprocess, check_image_size, check_resize
 from fewgen.errors import FewgenError
 
 UNLABELED = -1
@@ -52,7 +53,10 @@ class Source:
 
     ``hflip_preserves_label`` says whether a horizontal flip keeps an image's
     class (true for CIFAR and clothing, false for digits), so that baselines
-    only flip where it is label-preserving.
+    only flip where it is label-preserving. ``preprocess`` is how a file becomes
+    one of its images (a folder's stated policy; for the built-in sets, their fixed
+    mode and size), which a deployed classifier applies to the files it is given.
+    ``notes`` are facts for the run's config (path, files left out), never read back.
     """
 
     name: str
@@ -61,6 +65,12 @@ class Source:
     class_names: list[str]
     hflip_preserves_label: bool = False
     notes: dict = field(default_factory=dict)
+    preprocess: Preprocess | None = None
+
+    def __post_init__(self) -> None:
+        if self.preprocess is None:
+            C, H, W = self.image_shape
+            object.__setattr__(self, "preprocess", Preprocess("L" if C == 1 else "RGB", (W, H), "crop"))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -78,16 +88,25 @@ class Source:
         return self.test
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceOptions:
     """Where to find data: ``data_root`` (a folder) and whether torchvision may download; for ``folder:`` data,
     the side of the square images (``image_size``, 8..256; default: the labeled images' median shorter side, at most 64) and the
-    ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`."""
+    ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`.
+
+    The options check themselves when made, so the Python API and the CLI refuse a bad value with the same sentence."""
 
     data_root: Path | None = None
     download: bool = False
     image_size: int | None = None
     resize: str = "crop"
+
+    def __post_init__(self) -> None:
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", Path(self.data_root))
+        if self.image_size is not None:
+            check_image_size(self.image_size)
+        check_resize(self.resize)
 
 
 SourceLoader = Callable[[SourceOptions], Source]
