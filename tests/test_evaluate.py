@@ -240,3 +240,51 @@ def test_evaluate_select_fit_and_augment_draw_the_very_same_images(digits, tmp_p
     assert (Draws.make(digits, (2,), [1], 16).labeled[(2, 1)] == idx).all()  # one seed alone: the same draw
     augment = AugmentationRun(tmp_path, digits, AugmentConfig(shots=(2,), seeds=3, augmentations=("none",)))
     assert (augment.scorer.draws.labeled[(2, 1)] == idx).all()
+
+
+def test_students_and_their_teachers_learn_from_the_draws_pool_only(digits, tmp_path, fits, monkeypatch):
+    """The teacher is refitted on the draw (a pool head also on the pool's features); its targets are for the draw's
+    pool images, in the order the student gets them, and the student trains on those and the draw: never on a
+    validation or test image."""
+    from fewgen.evaluate import choose_teachers
+    from fewgen.heads import make_head
+    from fewgen.students.student import Student
+
+    seen = []
+
+    def recording_fit(self, images, labels, pool=None, **_):
+        seen.append((self.seed, images, pool, self.targets_))
+        self.classes_ = np.unique(labels)
+        return self
+
+    monkeypatch.setattr(Student, "fit", recording_fit)
+    monkeypatch.setattr(Student, "predict", lambda self, images: np.zeros(len(images), dtype=np.int64))
+    cfg = dataclasses.replace(FAST, heads=("logreg", "selftrain"), students=("small",))
+    evaluation, rows = run_pixels(tmp_path, digits, cfg)
+    fits.clear()
+    student_rows = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
+    assert len(seen) == len(student_rows) == len(evaluation.draws.labeled) == 4
+    test_rows = feature_rows(digits.test.images)
+    val_rows = feature_rows(digits.train.images[torch.as_tensor(evaluation.draws.val)])
+    for name, X, _ in fits:  # the teachers' fits
+        fitted = {bytes(row) for row in X.astype(np.float32)}
+        assert not fitted & test_rows and not fitted & val_rows, f"the teacher {name} saw a test or validation image"
+    teachers = choose_teachers(rows)
+    for row, (seed, labeled, pool, targets) in zip(student_rows, seen):
+        assert not feature_rows(pool) & test_rows and not feature_rows(pool) & val_rows
+        assert len(pool) == len(digits.train) - len(evaluation.draws.val)
+        teacher = teachers[row["shots"]]
+        x = PixelsBackbone(image_shape=digits.image_shape).features(pool, FeatureSpec()).numpy()
+        if teacher["head"] == "selftrain":
+            head = make_head("selftrain", random_state=seed, **teacher["head_params"], **teacher["tuned"])
+            pool_idx = evaluation.draws.pool_of((row["shots"], seed))
+            head.fit(x, evaluate_module.pool_targets(pool_idx, evaluation.draws.labeled[(row["shots"], seed)],
+                                                     evaluation.y_train))
+        else:
+            idx = np.sort(evaluation.draws.labeled[(row["shots"], seed)])
+            head = make_head(teacher["head"], random_state=seed, **teacher["head_params"]).fit(
+                PixelsBackbone(image_shape=digits.image_shape).features(digits.train.images[idx], FeatureSpec()).numpy(),
+                digits.train.labels.numpy()[idx])
+        np.testing.assert_allclose(targets, head.predict_proba(x), atol=1e-6)  # the pool's own targets, in its order
+        assert row["data"] == "pool" and row["head"] == "student-small" and row["backbone"] == "pixels"
+        assert row["teacher"] == f"pixels+{teacher['head']}"

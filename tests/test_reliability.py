@@ -171,3 +171,21 @@ def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, cap
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", option, value, "--no-progress"]))
     assert wanted in err and files_under(run) == before
+
+
+@pytest.mark.parametrize("args, wanted", [
+    (["--students", "tiny"], "unknown student 'tiny' in --students"),
+    (["--students", "encoder"], "the encoder student fine-tunes the backbone's own feature path, and the pixels backbone has none"),
+    (["--students", "small", "-S", "steps=0"], "--student-option steps must be at least 1, got 0"),
+    (["--students", "small", "-S", "depth=3"], "unknown option '--student-option depth'"),
+    (["--students", "small", "--teacher", "mlp"], "--teacher mlp is not among --heads (logreg)"),
+    (["--students", "small", "--transductive"], "--students learn from the pool, never from the test images"),
+    (["--baselines", "fixmatch", "-B", "fixmatch.network=vit"], "--baseline-option fixmatch.network must be one of resnet18, small"),
+])
+def test_bad_student_settings_are_one_sentence_before_any_row(tmp_path, capsys, args, wanted):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    capsys.readouterr()
+    before = files_under(run)
+    err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", *args, "--no-progress"]))
+    assert wanted in err and files_under(run) == before

@@ -23,7 +23,7 @@ from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError, FewgenWarning
-from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.evaluate import EvalConfig, Evaluation, check_students_backbone
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection
@@ -137,12 +137,17 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     specs = specs or default_specs(run_dir, backbone, checkpoint)
     for spec in specs:
         backbone.check_spec(spec)  # a bad spec is the only line printed
+    check_students_backbone(cfg.students, backbone)
     evaluation = Evaluation(run_dir, source, cfg)
     if announce is not None and (evaluation.draws.protocol == "cv" or evaluation.draws.repeats):
         announce(evaluation.draws.describe())  # the fixed validation draw of 16 per class goes without saying
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
-    rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
-    rows += evaluation.run_baselines()
+    feature_rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
+    baseline_rows = evaluation.run_baselines()
+    # the teachers: the heads on the backbone's features (on a pixels run, the pixels baseline's rows are those)
+    teacher_rows = feature_rows or [row for row in baseline_rows if row["backbone"] == backbone.name]
+    student_rows = evaluation.run_students(backbone, checkpoint, teacher_rows) if cfg.students else []
+    rows = feature_rows + student_rows + baseline_rows
     if not rows:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")

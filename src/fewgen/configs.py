@@ -90,11 +90,47 @@ class FixMatchConfig(BaselineConfig):
     weight_decay: float = option(5e-2, "AdamW weight decay.")
     precision: str = option("auto", "auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")
     seeds: int = option(0, "Train on the draws of seeds 0..N-1 only (its cost); 0: every seed.")
+    network: str = option("resnet18", "The network trained from scratch: resnet18 (CIFAR stem) or small (the small "
+                                      "student's CNN: FixMatch at equal network and steps beside 'fewgen evaluate --students small').")
 
     def spec(self) -> dict:
         """What a result row records of this budget."""
         return {"steps": self.steps, "batch_size": self.batch_size, "mu": self.mu, "threshold": self.threshold,
-                "lambda_u": self.lambda_u, "lr": self.lr}
+                "lambda_u": self.lambda_u, "lr": self.lr, "network": self.network}
+
+    def check(self, flag: Callable[[str], str], seeds: int) -> None:
+        super().check(flag, seeds)
+        if self.network not in SCRATCH_NETWORKS:
+            raise FewgenError(f"{flag('network')} must be one of {', '.join(SCRATCH_NETWORKS)}, got '{self.network}'")
+
+
+SCRATCH_NETWORKS = ("resnet18", "small")  # what FixMatch (and MixMatch) can train from scratch
+
+
+@dataclass
+class StudentConfig(BaselineConfig):
+    """A student's budget (:mod:`fewgen.students`): ``steps`` AdamW steps (cosine) of ``batch_size`` labeled images with
+    their labels and ``mu * batch_size`` pool images with the teacher's soft targets on strong views, where the
+    student's own confident prediction on the weak view replaces the teacher's (FixMatch's consistency)."""
+
+    steps: int = option(600, "AdamW steps (fixed in advance, never tuned on test).")
+    batch_size: int = option(16, "Labeled images a step.")
+    mu: int = option(7, "Pool images a step, as a multiple of batch_size (FixMatch's 7).")
+    threshold: float = option(0.95, "Confidence of the student's weak view at which its own pseudo-label replaces the "
+                                    "teacher's target (FixMatch's 0.95; above 1: the teacher's targets only).")
+    lambda_u: float = option(1.0, "Weight of the pool loss.")
+    rounds: int = option(1, "Rounds: each further one trains a fresh student on the last one's predictions for the "
+                            "pool (Noisy Student, Xie et al. 2020).")
+    lr: float = option(2e-3, "Peak learning rate (cosine schedule to zero).")
+    weight_decay: float = option(5e-2, "AdamW weight decay.")
+    precision: str = option("auto", "auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")
+    seeds: int = option(0, "Train on the draws of seeds 0..N-1 only (its cost); 0: every seed.")
+
+    def check(self, flag: Callable[[str], str], seeds: int) -> None:
+        super().check(flag, seeds)
+        for key, low in (("batch_size", 1), ("mu", 1), ("rounds", 1)):
+            if getattr(self, key) < low:
+                raise FewgenError(f"{flag(key)} must be at least {low}, got {getattr(self, key)}")
 
 
 @dataclass

@@ -13,6 +13,7 @@ group finishes, so a killed evaluation keeps what it computed.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from fewgen.atomic import append_jsonl
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
+from fewgen.configs import StudentConfig
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws, pool_targets
 from fewgen.errors import FewgenError
@@ -37,6 +39,7 @@ from fewgen.heads.scaling import SCALINGS
 from fewgen.results import DATA_USES, HEAD_DEFAULTS, make_row, method_name  # noqa: F401 (re-exported)
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
+from fewgen.students import STUDENTS, get_student
 
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
 # Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.
@@ -61,6 +64,9 @@ class EvalConfig:
     val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.Draws.make)
     baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
+    students: tuple[str, ...] = ()  # names in the registry of fewgen.students, run after the heads
+    teacher: str = "auto"  # the students' teacher: a head of ``heads``, or auto (per k, the validation-best head)
+    student_config: StudentConfig = field(default_factory=StudentConfig)
     progress: bool = True
 
     def check(self) -> None:
@@ -78,6 +84,22 @@ class EvalConfig:
             entry = get_baseline(name, "--baseline-option")
             if entry.where:
                 self.baseline_config(name).check(entry.flag, self.seeds)
+        self.check_students()
+
+    def check_students(self) -> None:
+        """The students, their teacher and their budget: one sentence for the first thing wrong."""
+        for name in self.students:
+            get_student(name)
+        if not self.students:
+            return
+        if self.teacher != "auto" and self.teacher not in self.heads:
+            raise FewgenError(f"--teacher {self.teacher} is not among --heads ({', '.join(self.heads) or 'none'}); the "
+                              "teacher is one of the heads evaluated, or auto (per k, the head best on validation)")
+        if not self.heads:
+            raise FewgenError("--students need a teacher among --heads, and --heads is empty")
+        if self.transductive:
+            raise FewgenError("--students learn from the pool, never from the test images; drop --transductive")
+        self.student_config.check(lambda key: f"--student-option {key}", self.seeds)
 
     def baseline_config(self, name: str) -> Any:
         """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""
@@ -117,10 +139,12 @@ class DrawRows:
             "data": "labeled", "transductive": False, "eval_id": self.eval_id, **fields})
 
     def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
-                       pool: np.ndarray | None = None, **fields) -> dict:
-        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18) on draw ``idx`` (and, for a
-        semi-supervised one, the pool's train indices ``pool``); its row on test and validation (``fields`` add
-        to it, e.g. augment's ``glo_seconds``)."""
+                       pool: np.ndarray | None = None, backbone: str | None = None, checkpoint: str = "-",
+                       **fields) -> dict:
+        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18, or a student) on draw ``idx``
+        (and, for a semi-supervised one, the pool's train indices ``pool``); its row on test and validation, whose
+        backbone is ``method`` unless a student's ``backbone`` is given (``fields`` add to it, e.g. augment's
+        ``glo_seconds``)."""
         images = self.source.train.images
         t0 = time.perf_counter()
         model.fit(images[torch.as_tensor(idx)], self.y_train[idx], None if pool is None else self.source.train.subset(pool).images)
@@ -129,7 +153,7 @@ class DrawRows:
         t2 = time.perf_counter()
         val = self.draws.val_of((shots, seed))
         val_pred = model.predict(images[torch.as_tensor(val)]) if len(val) else np.empty(0)
-        return self._row(method, "-", spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1,
+        return self._row(backbone or method, checkpoint, spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1,
                          **({"data": "pool"} if pool is not None else {}), **fields)
 
 
@@ -254,12 +278,88 @@ class Evaluation(DrawRows):
             rows.append(row)
         return rows
 
+    def run_students(self, backbone: Backbone, checkpoint: str, feature_rows: list[dict]) -> list[dict]:
+        """Each student of ``--students`` on each draw, taught by a head on ``backbone``'s frozen features: per k, the
+        (spec, head, candidate) of ``feature_rows`` with the best mean validation accuracy (``--teacher`` limits it
+        to one head), refitted on the draw. The teacher's probabilities for the draw's pool, and only the pool
+        (the train split minus the validation set: never a validation or test image), are the student's targets.
+        One row per draw (data=pool, the teacher's method in ``teacher``), appended as it finishes."""
+        from fewgen.students.student import Student
+
+        teachers = choose_teachers(feature_rows, self.cfg.teacher)
+        if set(teachers) != set(self.cfg.shots):
+            raise FewgenError(f"--students need a teacher's rows at every k, and the heads gave them at k = "
+                              f"{', '.join(map(str, sorted(teachers))) or 'none'}; give --heads (or --teacher) a head to run")
+        config = self.cfg.student_config
+        seeds = config.seeds or self.cfg.seeds
+        rows = []
+        for name in self.cfg.students:
+            entry = STUDENTS[name]
+            draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
+            for (shots, seed), idx in tqdm(draws.items(), desc=entry.head, disable=bar_disabled(self.cfg.progress), leave=False):
+                spec, teacher = FeatureSpec.from_dict(teachers[shots]["spec"]), teachers[shots]
+                pool = self.draws.pool_of((shots, seed))
+                started = time.perf_counter()
+                targets = self.teacher_targets(backbone, checkpoint, spec, teacher, idx, pool, seed)
+                teacher_s = time.perf_counter() - started
+                student = Student(config, self.source.hflip_preserves_label, seed, entry.name, backbone, spec).teach(targets)
+                row = self.classifier_row(entry.head, spec.to_dict(), student, idx, shots, seed, pool=pool,
+                                          backbone=backbone.name, checkpoint=checkpoint, teacher=method_name(teacher),
+                                          student=config.spec(), teacher_seconds=teacher_s,
+                                          feature_precision=backbone.feature_precision())
+                append_jsonl(self.run_dir / RESULTS_FILE, [row])
+                rows.append(row)
+        return rows
+
+    def teacher_targets(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, teacher: dict, idx: np.ndarray,
+                        pool: np.ndarray, seed: int) -> np.ndarray:
+        """``[len(pool), K]``: the probabilities that ``teacher`` (a row's head and candidate), fitted on draw ``idx``
+        (a pool head also on the pool's features), gives the pool's images ``pool`` (train indices)."""
+        images = self.source.train.images
+        pool_f = self.cache.get(backbone, checkpoint, spec, "train", pool, images, mmap=True)
+        if uses_pool(teacher["head"]):
+            x, y = pool_f, pool_targets(pool, idx, self.y_train)
+        else:
+            x, y = self.cache.get(backbone, checkpoint, spec, "train", np.sort(idx), images), self.y_train[np.sort(idx)]
+        params = {**teacher.get("head_params", {}), **teacher.get("tuned", {}), "memory": self.memory}
+        head = make_head(teacher["head"], random_state=seed, **params).fit(x, y)
+        proba = np.zeros((len(pool), self.source.num_classes), dtype=np.float32)
+        proba[:, np.asarray(head.classes_, dtype=np.int64)] = head.predict_proba(pool_f)
+        return proba
+
     def run_baselines(self) -> list[dict]:
         """Every baseline of ``--baselines``, in that order: pixels as the heads are run, the others trained."""
         rows = []
         for name in self.cfg.baselines:
             rows += self.run_trained(name) if BASELINES[name].where else self.run_pixels()
         return rows
+
+
+def check_students_backbone(students: tuple[str, ...], backbone: Backbone) -> None:
+    """One sentence when a student's network comes from the backbone and this one has no trained weights (pixels)."""
+    from fewgen.backbones.torch_backbone import TorchBackbone
+
+    for name in students:
+        if get_student(name).from_backbone and not isinstance(backbone, TorchBackbone):
+            raise FewgenError(f"the {name} student fine-tunes the backbone's own feature path, and the {backbone.name} "
+                              "backbone has none; use --students small, or a run of vae, vqvae, alae or ddpm")
+
+
+def choose_teachers(rows: list[dict], teacher: str = "auto") -> dict[int, dict]:
+    """Per k, the row standing for the teacher: of the (spec, head, candidate) groups in ``rows`` (of ``teacher``
+    only, unless auto), the one with the best mean validation accuracy over the seeds; ties go to the first. Test
+    accuracy is never read here."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if teacher == "auto" or row["head"] == teacher:
+            groups[(row["shots"], json.dumps(row["spec"], sort_keys=True), row["head"],
+                    json.dumps(row.get("tuned", {}), sort_keys=True))].append(row)
+    best: dict[int, tuple[float, dict]] = {}
+    for (shots, *_), group in groups.items():
+        score = float(np.mean([row["val_accuracy"] or 0.0 for row in group]))
+        if shots not in best or score > best[shots][0]:
+            best[shots] = (score, group[0])
+    return {shots: row for shots, (_, row) in best.items()}
 
 
 def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:

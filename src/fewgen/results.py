@@ -43,7 +43,9 @@ FIELDS = {  # every field a row may hold
     "fit_seconds": "seconds to fit", "predict_seconds": "seconds to predict the test split",
     "extract_seconds": "feature extraction for the spec, once per evaluation (0 when cached)",
     "label_free_seconds": "UMAP and neighbour-graph fits this fit triggered",
-    "glo_seconds": "seconds fitting the cGLO (augment rows)", "feature_precision": "arithmetic of the features",
+    "glo_seconds": "seconds fitting the cGLO (augment rows)",
+    "teacher": "a student's teacher: the method (on the row's spec) whose pool probabilities it learned from",
+    "student": "a student's budget (its StudentConfig.spec())", "teacher_seconds": "seconds fitting the teacher", "feature_precision": "arithmetic of the features",
     "eval_id": "the evaluation that wrote the row", "fewgen_version": "the version that wrote the row",
 }
 

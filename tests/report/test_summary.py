@@ -103,3 +103,19 @@ def test_one_draw_has_no_confidence_interval():
     """A method run on a single distinct draw is shown as such, never as '± 0.0'."""
     table = format_table([row("vae", "logreg", 4, 0, 0.8, 0.8)] + [row("vae", "logreg", 1, s, 0.5 + s / 10, 0.5) for s in (0, 1)])
     assert "80.0 (n=1)" in table and "± 0.0" not in table and "55.0 ±" in table
+
+
+def test_the_choice_between_heads_and_students_is_made_per_k_on_validation_only():
+    from fewgen.report.summary import chosen_per_k
+
+    rows = [*[row("vae", "logreg", k, s, 0.6, 0.8 if k == 1 else 0.5) for k in (1, 16) for s in range(3)],
+            *[row("vae", "student-small", k, s, 0.99 if k == 1 else 0.7, 0.6 if k == 1 else 0.9) for k in (1, 16) for s in range(3)],
+            *[row("resnet18", "resnet18", k, s, 1.0, 1.0) for k in (1, 16) for s in range(3)]]  # a baseline never competes
+    chosen = chosen_per_k(rows)
+    assert set(chosen) == {"vae"}
+    assert chosen["vae"][1][0] == "vae[part=stacked]+logreg"  # its test accuracy is lower, its validation higher
+    assert chosen["vae"][16][0] == "vae[part=stacked]+student-small"
+    assert np.isclose(chosen["vae"][16][2], 0.7) and np.isclose(chosen["vae"][1][1], 0.8)
+    table = format_table(rows)
+    assert "chosen per k on validation among the heads and students" in table and "k=16 vae[part=stacked]+student-small 90.0 → 70.0" in table
+    assert "chosen per k" not in format_table(ROWS)  # only where students ran

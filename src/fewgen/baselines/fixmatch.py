@@ -1,4 +1,5 @@
-"""The semi-supervised anchor: FixMatch (Sohn et al., 2020) with the CIFAR-stem ResNet-18, on the same draws.
+"""The semi-supervised anchor: FixMatch (Sohn et al., 2020) with the CIFAR-stem ResNet-18, on the same draws (or, with
+``network=small``, the small student's CNN: FixMatch at equal network, steps and augmentation beside a student).
 
 Each step takes a batch of ``mu * batch_size`` unlabeled pool images and ``batch_size`` labeled images
 (drawn with replacement from the labeled draw, seeded per step by the Trainer). The loss is
@@ -24,6 +25,7 @@ from torchvision.transforms import v2
 from fewgen.configs import FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, cifar_resnet18, standard_augmentation
 from fewgen.data.files import ImageFiles, as_dataset
+from fewgen.students.networks import SmallCNN
 from fewgen.train import TrainConfig, Trainer
 
 
@@ -82,7 +84,9 @@ class FixMatchBaseline(ResNetBaseline):
         self.classes_, y_idx = np.unique(labels, return_inverse=True)
         torch.manual_seed(self.seed)
         size = images.shape[-1]
-        model = FixMatchClassifier(cifar_resnet18(images.shape[1], len(self.classes_)), images,
+        net = (SmallCNN(images.shape[1], len(self.classes_)) if cfg.network == "small"
+               else cifar_resnet18(images.shape[1], len(self.classes_)))
+        model = FixMatchClassifier(net, images,
                                    torch.as_tensor(y_idx, dtype=torch.long), standard_augmentation(size, self.hflip),
                                    strong_augmentation(size, self.hflip), cfg)
         train = TrainConfig(steps=cfg.steps, batch_size=cfg.mu * cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,

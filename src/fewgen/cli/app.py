@@ -18,7 +18,8 @@ from fewgen.cli.fit_predict import fit, predict
 from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
-                                 baseline_configs, validation)
+                                 baseline_configs, student_config, validation)
+from fewgen.cli.options import StudentOptions, Students, Teacher
 from fewgen.baselines import BASELINES, DEFAULT_BASELINES
 from fewgen.configs import BACKBONE_NAMES, DEFAULT_TIMESTEPS, FixMatchConfig, GLOConfig, ResNetConfig, option_help
 from fewgen.errors import FewgenError, FewgenWarning, worker_sentence
@@ -133,12 +134,16 @@ def evaluate(
     resnet_seeds: Annotated[Optional[int], typer.Option(help="Run ResNet-18 on the draws of seeds 0..N-1 only (it is the costly baseline), the same as -B resnet18.seeds=N. Default: every seed.")] = None,
     fixmatch_steps: Annotated[Optional[int], typer.Option(help=f"FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test), the same as -B fixmatch.steps=N. Default: {FixMatchConfig.steps}.")] = None,
     transductive: Annotated[bool, typer.Option("--transductive", help="Pool heads (umap, selftrain, propagate) also see the test images, unlabeled; their rows say data=test and are marked transductive.")] = False,
+    students: Students = "",
+    teacher: Teacher = "auto",
+    student_option: StudentOptions = [],
     backbone: RunBackbone = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
 ) -> None:
-    """Fit heads on k labeled images per class (shots x seeds), run the baselines on the same draws, and report."""
+    """Fit heads on k labeled images per class (shots x seeds), run the students and the baselines on the same draws,
+    and report."""
     from fewgen.data import SourceOptions
     from fewgen.evaluate import EvalConfig
     from fewgen.report.summary import format_table
@@ -148,6 +153,7 @@ def evaluate(
     cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=validation(val_per_class),
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
+                     students=names(students), teacher=teacher, student_config=student_config(student_option),
                      progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download), precision,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from fewgen.baselines import BASELINES
+from fewgen.configs import StudentConfig, option_help
+from fewgen.students import STUDENTS
 from fewgen.errors import FewgenError
 
 if TYPE_CHECKING:
@@ -89,6 +91,13 @@ def baseline_configs(pairs: list[str], shortcuts: dict[tuple[str, str], Any] | N
     return {name: get_baseline(name, "--baseline-option").config(values) for name, values in settings.items()}
 
 
+def student_config(pairs: list[str]):
+    """The students' ``StudentConfig`` from ``--student-option KEY=VALUE`` strings (defaults elsewhere)."""
+    from fewgen.configs import StudentConfig, config_from_options
+
+    return config_from_options(StudentConfig, key_values(pairs, "--student-option"), "--student-option ")
+
+
 DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
 Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
@@ -111,3 +120,8 @@ FeaturePrecision = Annotated[str, typer.Option("--precision", help="Arithmetic f
 ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: side of the square images, 8 to 256 (default: the labeled images' median shorter side, at most 64).")]
 Resize = Annotated[str, typer.Option(help="folder: data: crop (keep the aspect ratio: shorter side, then the centre, as torchvision's Resize + CenterCrop) or stretch.")]
 RunBackbone = Annotated[Optional[str], typer.Option(help="Backbone the run must hold (a check); default: whatever it holds.")]
+Students = Annotated[str, typer.Option(help="Students on the same draws, comma-separated, each taught by a head on the frozen features and learning from the labels and the pool: " + "; ".join(
+    f"{entry.name} ({entry.summary})" for entry in STUDENTS.values()) + ". Empty for none; they cost minutes per draw on a CPU (-S steps=N).")]
+Teacher = Annotated[str, typer.Option(help="The students' teacher: one of --heads, or auto (per k, the spec and head best on validation).")]
+StudentOptions = Annotated[list[str], typer.Option("--student-option", "-S", help="A students' setting KEY=VALUE (repeatable): " + "; ".join(
+    f"{name} ({default}): {text}" for name, default, text in option_help(StudentConfig)))]

@@ -192,6 +192,41 @@ def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     gaps = format_selection_gap(rows)
     if gaps:
         lines += ["", gaps]
+    per_k = format_chosen_per_k(rows)
+    if per_k:
+        lines += ["", per_k]
+    return "\n".join(lines)
+
+
+def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, float]]]:
+    """For each backbone whose features were read (heads and students), per k: the method with the best mean
+    validation accuracy at that k (ties: the simpler head), with its mean validation and test accuracy. Test
+    accuracy is only reported, never compared. Baselines (their own backbone) are left out."""
+    read = [row for row in rows if row["head"] != row["backbone"]]
+    val, test = summarise(read, "val_accuracy"), summarise(read)
+    backbone_of = {method_name(row): row["backbone"] for row in read}
+    head_of = {method_name(row): row["head"] for row in read}
+    best: dict[str, dict[int, tuple]] = defaultdict(dict)
+    for method, by_shots in val.items():
+        for k, (mean, _, _) in by_shots.items():
+            if k not in test.get(method, {}):
+                continue
+            candidate = (round(mean, 9), -simplicity(head_of[method]), method)
+            current = best[backbone_of[method]].get(k)
+            if current is None or candidate[:2] > current[:2]:
+                best[backbone_of[method]][k] = candidate
+    return {backbone: {k: (method, mean, test[method][k][0]) for k, (mean, _, method) in sorted(by_k.items())}
+            for backbone, by_k in best.items()}
+
+
+def format_chosen_per_k(rows: list[dict]) -> str:
+    """Where students were run: per backbone and k, the validation-chosen method and its validation → test accuracy."""
+    if not any(row["head"].startswith("student-") for row in rows):
+        return ""
+    lines = ["chosen per k on validation among the heads and students (validation → test accuracy, %):"]
+    for backbone, by_k in chosen_per_k(rows).items():
+        cells = "; ".join(f"k={k} {method} {100 * v:.1f} → {100 * t:.1f}" for k, (method, v, t) in by_k.items())
+        lines.append(f"  {backbone}: {cells}")
     return "\n".join(lines)
 
 
