@@ -161,8 +161,8 @@ def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
     ("--baseline-option", "fixmatch.mu=x", "option --baseline-option fixmatch.mu=x is not a valid int"),
     ("--baseline-option", "resnet18.depth=50", "unknown option '--baseline-option resnet18.depth'"),
     ("--baseline-option", "resnet18=50", "--baseline-option takes NAME.KEY=VALUE"),
-    ("--baseline-option", "mixmatch.steps=5", "unknown baseline 'mixmatch' in --baseline-option"),
-    ("--baselines", "mixmatch", "unknown baseline 'mixmatch'"),
+    ("--baseline-option", "meanteacher.steps=5", "unknown baseline 'meanteacher' in --baseline-option"),
+    ("--baselines", "meanteacher", "unknown baseline 'meanteacher'"),
 ])
 def test_out_of_range_evaluate_settings_are_refused_before_any_row(tmp_path, capsys, option, value, wanted):
     run = tmp_path / "run"

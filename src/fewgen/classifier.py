@@ -110,6 +110,10 @@ class Classifier:
         """``[N, C]`` class probabilities, columns in the order of :attr:`classes_`."""
         return self.proba_of_features(self.features(images))
 
+    def proba_of_batch(self, batch: torch.Tensor) -> np.ndarray:
+        """``[B, C]`` from uint8 images ``[B, C, H, W]`` already preprocessed (what ``fewgen predict`` streams)."""
+        return self.proba_of_features(self.backbone.features(batch, self.spec).numpy())
+
     def proba_of_features(self, features: np.ndarray) -> np.ndarray:
         """``[N, C]`` from features ``[N, D]`` (columns: every class, also one the head never saw).
 
@@ -184,6 +188,13 @@ def load_classifier(folder: str | Path) -> Classifier:
     if major(str(model.get("fewgen_version", "?"))) != major(__version__):
         raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
                           f"{__version__}; fit it again with this version ('fewgen fit')")
+    if model.get("kind") == "student":
+        from fewgen.students.model import load_student
+
+        try:
+            return load_student(folder, model)
+        except DAMAGED as exc:
+            raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
     found = checkpoint_hash(folder / BACKBONE_DIR)
     if found != model.get("checkpoint"):
         raise FewgenError(f"the backbone files in {folder / BACKBONE_DIR} hash to {found}, not to the checkpoint "

@@ -143,11 +143,10 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
         announce(evaluation.draws.describe())  # the fixed validation draw of 16 per class goes without saying
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
     feature_rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
-    baseline_rows = evaluation.run_baselines()
-    # the teachers: the heads on the backbone's features (on a pixels run, the pixels baseline's rows are those)
-    teacher_rows = feature_rows or [row for row in baseline_rows if row["backbone"] == backbone.name]
-    student_rows = evaluation.run_students(backbone, checkpoint, teacher_rows) if cfg.students else []
-    rows = feature_rows + student_rows + baseline_rows
+    # the students' teachers: the heads on the backbone's features; on a pixels run, the pixels baseline's rows are those
+    pixel_rows = evaluation.run_pixels() if cfg.students and not feature_rows and "pixels" in cfg.baselines else []
+    student_rows = evaluation.run_students(backbone, checkpoint, feature_rows or pixel_rows) if cfg.students else []
+    rows = feature_rows + student_rows + pixel_rows + evaluation.run_baselines(skip=("pixels",) if pixel_rows else ())
     if not rows:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")

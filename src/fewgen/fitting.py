@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
 from fewgen.backbones.base import FeatureSpec
 from fewgen.classifier import Classifier
+from fewgen.configs import StudentConfig
 from fewgen.data.sources import Source, SourceOptions
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, Draws, pool_targets
 from fewgen.errors import FewgenError
@@ -35,6 +37,7 @@ from fewgen.heads.export import exportable, why_not_exportable
 from fewgen.results import data_use, head_params, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.rundir import open_run
+from fewgen.students import get_student
 
 DEFAULT_HEAD = "logreg"
 VAL_PER_CLASS = FIXED_VAL_PER_CLASS  # evaluate's validation draw on a built-in dataset, kept out of its draw as there
@@ -121,15 +124,25 @@ def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.
 
 
 def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int = 0, head: str | None = None,
-                   source_options: SourceOptions | None = None, precision: str = "auto") -> Classifier:
-    """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier."""
+                   source_options: SourceOptions | None = None, precision: str = "auto", student: str | None = None,
+                   student_config: StudentConfig | None = None) -> Classifier:
+    """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier. With
+    ``student``, the chosen method is the teacher and the saved model is that student (:mod:`fewgen.students`)."""
     run_dir, out = Path(run_dir), Path(out)
+    if student is not None:
+        entry = get_student(student, "--student")
+        (student_config or StudentConfig()).check(lambda key: f"--student-option {key}", 1)
     with run_lock(run_dir):  # fit writes the run's feature cache
-        return _fit(run_dir, out, shots, seed, head, source_options, precision)
+        classifier = _fit(run_dir, out, shots, seed, head, source_options, precision, student is not None)
+        if student is None:
+            return classifier
+        return _fit_student(classifier, entry.name, student_config or StudentConfig(), run_dir, out, source_options)
 
 
 def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | None, source_options: SourceOptions | None,
-         precision: str) -> Classifier:
+         precision: str, teacher_only: bool = False) -> Classifier:
+    """The fitted classifier, saved to ``out`` unless it is only a student's ``teacher_only`` (then it keeps what the
+    student needs in ``info``: the draw, the pool and the pool's features)."""
     if out.exists():
         raise FewgenError(f"{out} already exists; choose a new --out folder for the model")
     started = time.perf_counter()
@@ -154,6 +167,11 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
 
     fitted = fit(np.arange(len(labeled)))
     classifier = Classifier(backbone, checkpoint, spec, method["head"], fitted, source.class_names, source.preprocess)
+    if teacher_only:
+        classifier.info = {"method": method, "seed": seed, "shots": shots, "labeled": labeled, "pool": pool, "source": source,
+                           "pool_features": cache.get(backbone, checkpoint, spec, "train", pool, source.train.images, mmap=True),
+                           "started": started}
+        return classifier
     estimate = _estimate(classifier, cache, source, labeled, y_all, fit)
     classifier.info = {
         "run": str(run_dir.resolve()), "dataset": source.name, "method": method, "seed": seed, "shots": shots,
@@ -161,6 +179,39 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
         "data": "pool" if pool_f is not None else "labeled", "estimate": estimate,
         "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - started}
     classifier.save(out, run_dir / BACKBONE_DIR)
+    return classifier
+
+
+def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_dir: Path, out: Path,
+                 source_options: SourceOptions | None) -> Classifier:
+    """Train student ``network`` on the teacher's draw and pool, taught by the teacher's probabilities for the pool;
+    save it to ``out``. Its held-out estimate is on the test split; without one it is not estimated (k-fold would
+    train the student k times), and the teacher's method is named instead."""
+    from fewgen.students.model import StudentClassifier, describe_network
+    from fewgen.students.student import Student
+
+    facts = teacher.info
+    source, labeled, pool, seed = facts["source"], facts["labeled"], facts["pool"], facts["seed"]
+    y_all = source.train.labels.numpy()
+    targets = teacher.proba_of_features(np.asarray(facts["pool_features"]))[:, np.unique(y_all[labeled])]
+    student = Student(config, source.hflip_preserves_label, seed, network, teacher.backbone, teacher.spec).teach(targets)
+    student.fit(source.train.images[torch.as_tensor(labeled)], y_all[labeled], source.train.subset(pool).images)
+    described = describe_network(network, source.image_shape, student.classes_, teacher.backbone, teacher.spec)
+    classifier = StudentClassifier(student.model_.net, described, source.class_names, source.preprocess)
+    if source.test is not None:
+        predicted = np.argmax(classifier.proba_of_split(source.test.images), axis=1)
+        estimate = {"accuracy": float(accuracy_score(source.test.labels.numpy(), predicted)), "on": "test split",
+                    "n": int(len(source.test))}
+    else:
+        estimate = {"accuracy": None, "on": "not estimated for a student without a test split (k-fold would train it k "
+                                            "times); 'fewgen evaluate --students' measures it on validation", "n": 0}
+    classifier.info = {
+        "run": str(run_dir.resolve()), "dataset": source.name, "method": facts["method"], "seed": seed,
+        "shots": facts["shots"], "n_labeled": int(len(labeled)), "n_pool": int(len(pool)), "data": "pool",
+        "teacher": f"{teacher.backbone.name}[{teacher.spec.label()}]+{teacher.head_name}", "student": config.spec(),
+        "estimate": estimate, "student_seconds": student.summary_["seconds"],
+        "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - facts["started"]}
+    classifier.save(out)
     return classifier
 
 

@@ -82,8 +82,7 @@ def predict_rows(classifier: Classifier, paths: list[Path], top: int = 3, batch_
     names = classifier.classes_
     for items in loader:
         good = [(i, image) for i, image, _ in items if image is not None]
-        proba = classifier.proba_of_features(
-            classifier.backbone.features(torch.stack([image for _, image in good]), classifier.spec).numpy()) if good else None
+        proba = classifier.proba_of_batch(torch.stack([image for _, image in good])) if good else None
         by_index = {i: row for (i, _), row in zip(good, proba if proba is not None else [])}
         for i, _, error in items:
             if error:

@@ -142,3 +142,24 @@ def test_an_interrupted_invocation_keeps_the_grid_in_the_config(augment_run, mon
     assert main(["augment", "--run", str(augment_run), *TINY, "--augmentations", "cglo", "--no-noise"]) == 130  # Ctrl-C
     config = json.loads((augment_run / "config.json").read_text())
     assert config["status"] == "augmenting" and config["samples"] == "slerp_grid_k2.png"
+
+
+def test_mixmatch_joins_the_comparison_at_the_resnet18_budget_when_named(tmp_path, monkeypatch):
+    """--augmentations mixmatch: MixMatch with ResNet-18 at the rows' steps, batch and lr, on the draw plus its pool
+    (never a validation image), as seed 003 set it beside cGLO, Cutout and Random Erasing."""
+    from fewgen.baselines.mixmatch import MixMatchBaseline
+    from fewgen.data import load_source
+    from fewgen.data.splits import Draws
+
+    pools, fit = [], MixMatchBaseline.fit
+    monkeypatch.setattr(MixMatchBaseline, "fit", lambda self, images, labels, pool=None: pools.append(pool) or fit(self, images, labels, pool))
+    run = tmp_path / "run"
+    assert main(["augment", "--run", str(run), *TINY, "--augmentations", "standard,mixmatch"]) == 0
+    rows = {r["backbone"]: r for r in rows_of(run)}
+    assert set(rows) == {"resnet18", "mixmatch"}
+    mixmatch = rows["mixmatch"]
+    assert mixmatch["data"] == "pool" and mixmatch["spec"]["steps"] == rows["resnet18"]["spec"]["steps"] == 3
+    assert mixmatch["spec"]["network"] == "resnet18" and mixmatch["spec"]["batch_size"] == rows["resnet18"]["spec"]["batch_size"]
+    source = load_source("digits")
+    pool = Draws.make(source, (2,), 1, 16).pool_of((2, 0))  # the train split minus the validation draw
+    assert len(pools) == 1 and torch.equal(pools[0], source.train.images[torch.as_tensor(pool)])

@@ -42,23 +42,29 @@ def test_only_confident_pseudo_labels_count():
     assert none_kept["supervised"] == all_kept["supervised"]  # the same seeded labeled batch
 
 
-def test_evaluate_runs_fixmatch_on_the_draws_and_the_pool_only(tmp_path, capsys, monkeypatch):
-    """--baselines fixmatch: rows on every draw, tagged data=pool; the pool holds no validation or test image."""
+@pytest.mark.parametrize("name, network", [("fixmatch", "resnet18"), ("mixmatch", "small")])
+def test_evaluate_runs_the_semi_supervised_baselines_on_the_draws_and_the_pool_only(tmp_path, capsys, monkeypatch, name,
+                                                                                      network):
+    """--baselines fixmatch (or mixmatch): rows on every draw, tagged data=pool; the pool holds no validation or test
+    image."""
+    from fewgen.baselines import BASELINES
+
+    cls = BASELINES[name].model_class()
     seen = []
-    original = FixMatchBaseline.fit
+    original = cls.fit
 
     def spy(self, images, labels, pool=None):
         seen.append(pool)
         return original(self, images, labels, pool)
 
-    monkeypatch.setattr(FixMatchBaseline, "fit", spy)
+    monkeypatch.setattr(cls, "fit", spy)
     run = tmp_path / "run"
     assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
-    assert main(["evaluate", str(run), "--heads", "", "--baselines", "fixmatch", "--fixmatch-steps", "2", "--shots", "1",
-                 "--seeds", "2", "--val-per-class", "2", "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--heads", "", "--baselines", name, "-B", f"{name}.steps=2", "-B",
+                 f"{name}.network={network}", "--shots", "1", "--seeds", "2", "--val-per-class", "2", "--no-progress"]) == 0
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
-    assert [(r["backbone"], r["data"], r["seed"]) for r in rows] == [("fixmatch", "pool", 0), ("fixmatch", "pool", 1)]
-    assert rows[0]["spec"]["steps"] == 2 and rows[0]["spec"]["threshold"] == 0.95
+    assert [(r["backbone"], r["data"], r["seed"]) for r in rows] == [(name, "pool", 0), (name, "pool", 1)]
+    assert rows[0]["spec"]["steps"] == 2 and rows[0]["spec"]["network"] == network
     from fewgen.data import load_source
     from fewgen.data.splits import validation_draw
 

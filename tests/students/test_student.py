@@ -1,5 +1,5 @@
-"""Students: the pool loss follows the teacher until the student is confident, the confidence mask matters (for
-FixMatch too), a resumed student ends with the weights of an uninterrupted one, and the networks take the images."""
+"""Students: the pool loss follows the teacher until the student is confident, the confidence mask matters (FixMatch's
+own mask: tests/baselines/test_fixmatch.py), a resumed student ends with the weights of an uninterrupted one, and the networks take the images."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from fewgen.backbones import get_backbone_class
-from fewgen.baselines.fixmatch import FixMatchClassifier
-from fewgen.baselines.resnet import standard_augmentation
-from fewgen.configs import FixMatchConfig, StudentConfig
+from fewgen.configs import StudentConfig
 from fewgen.errors import FewgenError
 from fewgen.students.networks import build_network
 from fewgen.students.student import Student, TaughtClassifier, student_targets
@@ -57,19 +55,6 @@ def test_above_threshold_1_the_pool_loss_is_the_soft_cross_entropy_with_the_teac
     model, pool, teacher = _taught(threshold=0.0)  # every pseudo-label is the student's own: another loss
     other, logs = model.training_loss(pool, teacher)
     assert logs["own"] == 1.0 and not torch.isclose(other, loss)
-
-
-def test_fixmatch_above_threshold_1_has_no_unsupervised_loss():
-    torch.manual_seed(0)
-    net = build_network("small", (1, 8, 8), 3).net  # FixMatch scales the images itself
-    weak = standard_augmentation(8, False)
-    for threshold, masked in ((1.01, True), (0.0, False)):
-        config = FixMatchConfig(batch_size=4, mu=2, threshold=threshold)
-        model = FixMatchClassifier(net, _images(6), torch.tensor([0, 1, 2, 0, 1, 2]), weak, weak, config)
-        loss, logs = model.training_loss(_images(8, seed=3))
-        assert (logs["mask"] == 0.0 and logs["unsupervised"] == 0.0) is masked
-        if masked:
-            assert loss.item() == pytest.approx(logs["supervised"])
 
 
 class _Killed(Exception):

@@ -1,9 +1,10 @@
-"""``fewgen augment``: ResNet-18 trained on each labeled draw with each augmentation, cGLO included.
+"""``fewgen augment``: ResNet-18 trained on each labeled draw with each augmentation, cGLO included, and, when named,
+MixMatch (seed 003's semi-supervised comparison: ResNet-18 at the same steps, batch and lr, plus the draw's pool).
 
 The draws are the ones ``fewgen evaluate`` uses (same shots, seeds and validation size give the same
 images), so the rows compare with every other method. Each row's method is ``resnet18`` (standard
 augmentation: the baseline itself), ``resnet18+none``, ``resnet18+cutout``, ``resnet18+erasing`` or
-``resnet18+cglo``; an ablation adds its flags, e.g. ``resnet18+cglo(lerp,no-classifier)``. A cGLO is
+``resnet18+cglo`` (or ``mixmatch``, data=pool); an ablation adds its flags, e.g. ``resnet18+cglo(lerp,no-classifier)``. A cGLO is
 fitted on each labeled draw alone (plus ``unlabeled`` images of the pool, or the test images in
 transductive mode, for reconstruction only); its slerp grid for seed 0 of each k is saved as a PNG.
 """
@@ -22,6 +23,8 @@ from tqdm.auto import tqdm
 
 from fewgen.atomic import append_jsonl
 from fewgen.augment.classic import AUGMENTATIONS, classic_augmentation
+from fewgen.baselines.mixmatch import MixMatchBaseline
+from fewgen.configs import MixMatchConfig
 from fewgen.augment.glo import GLOConfig
 from fewgen.augment.interpolate import INTERPOLATIONS
 from fewgen.augment.train import CGLOReplacement, fit_cglo
@@ -35,6 +38,7 @@ from fewgen.rundir import RESULTS_FILE, save_sample_grid
 from fewgen.progress import bar_disabled
 
 GRID_TS = torch.linspace(0, 1, 8)
+SEMI_SUPERVISED = "mixmatch"  # named in --augmentations: MixMatch with ResNet-18 at the augmentations' budget
 
 
 @dataclass
@@ -54,8 +58,9 @@ class AugmentConfig:
 
     def check(self) -> None:
         for name in self.augmentations:
-            if name not in AUGMENTATIONS:
-                raise FewgenError(f"unknown augmentation '{name}' in --augmentations; use some of: {', '.join(AUGMENTATIONS)}")
+            if name not in (*AUGMENTATIONS, SEMI_SUPERVISED):
+                raise FewgenError(f"unknown augmentation '{name}' in --augmentations; use some of: "
+                                  f"{', '.join((*AUGMENTATIONS, SEMI_SUPERVISED))}")
         if self.interpolation not in INTERPOLATIONS:
             raise FewgenError(f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got '{self.interpolation}'")
         if self.unlabeled < 0:
@@ -74,6 +79,8 @@ class AugmentConfig:
     def method(self, augmentation: str) -> str:
         if augmentation == "standard":
             return "resnet18"
+        if augmentation == SEMI_SUPERVISED:
+            return SEMI_SUPERVISED
         flags = self.cglo_flags() if augmentation == "cglo" else []
         return f"resnet18+{augmentation}" + (f"({','.join(flags)})" if flags else "")
 
@@ -101,6 +108,8 @@ class AugmentationRun:
     def _spec(self, augmentation: str) -> dict:
         """What a row was trained with: resnet18's budget (as in evaluate's rows), the augmentation, the cGLO."""
         cfg = self.cfg
+        if augmentation == SEMI_SUPERVISED:
+            return self.mixmatch().spec()  # as evaluate's mixmatch rows
         spec = cfg.resnet.spec()  # as evaluate's resnet18 rows
         if augmentation != "standard":
             spec["augmentation"] = augmentation
@@ -136,8 +145,18 @@ class AugmentationRun:
             rows += group
         return rows
 
+    def mixmatch(self) -> MixMatchConfig:
+        """MixMatch at the ResNet-18 rows' network, steps, labeled batch and learning rate (its own settings else)."""
+        r = self.cfg.resnet
+        return MixMatchConfig(steps=r.steps, batch_size=r.batch_size, lr=r.lr, weight_decay=r.weight_decay,
+                              precision=r.precision, network="resnet18")
+
     def _row(self, augmentation: str, shots: int, seed: int, idx: np.ndarray) -> dict:
         cfg, source = self.cfg, self.source
+        if augmentation == SEMI_SUPERVISED:
+            config = self.mixmatch()
+            return self.scorer.classifier_row(SEMI_SUPERVISED, config.spec(), MixMatchBaseline(config, source.hflip_preserves_label, seed),
+                                              idx, shots, seed, pool=self.scorer.draws.pool_of((shots, seed)))
         images, labels = source.train.images[torch.as_tensor(idx)], source.train.labels.numpy()[idx]
         spec = self._spec(augmentation)
         replacement, glo_seconds = None, 0.0

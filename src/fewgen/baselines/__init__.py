@@ -61,6 +61,8 @@ REGISTERED = (
              shortcuts=(("steps", "--resnet-steps"), ("seeds", "--resnet-seeds"))),
     Baseline("fixmatch", "FixMatch with ResNet-18 on the draw plus the unlabeled pool; costly on a CPU, so only when "
              "named", "fixmatch:FixMatchBaseline", uses_pool=True, shortcuts=(("steps", "--fixmatch-steps"),)),
+    Baseline("mixmatch", "MixMatch (seed 003's semi-supervised baseline) on the draw plus the unlabeled pool; costly on a "
+             "CPU, so only when named", "mixmatch:MixMatchBaseline", uses_pool=True),
 )
 BASELINES: dict[str, Baseline] = {entry.name: entry for entry in REGISTERED}
 DEFAULT_BASELINES = tuple(entry.name for entry in REGISTERED if entry.default)

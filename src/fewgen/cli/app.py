@@ -201,7 +201,7 @@ def augment(
     data: Annotated[str, typer.Option(help="Dataset: digits, mnist, fashion-mnist, cifar10, cifar100, or folder:PATH.")] = "digits",
     shots: Shots = "1,2,5,10",
     seeds: Seeds = 5,
-    augmentations: Annotated[str, typer.Option(help="Augmentations to train ResNet-18 with, comma-separated: none, standard, cutout, erasing, cglo.")] = "none,standard,cutout,erasing,cglo",
+    augmentations: Annotated[str, typer.Option(help="Augmentations to train ResNet-18 with, comma-separated: none, standard, cutout, erasing, cglo; and mixmatch (MixMatch with ResNet-18 at the same steps, batch and lr, on the draw plus the pool; costly, so only when named).")] = "none,standard,cutout,erasing,cglo",
     option: Annotated[list[str], typer.Option("--option", "-o", help="cGLO setting KEY=VALUE (repeatable): " + "; ".join(
         f"{key}={default} ({text})" for key, default, text in option_help(GLOConfig)))] = [],
     interpolation: Annotated[str, typer.Option(help="How cGLO samples between two codes of a class: slerp (the paper) or lerp (ablation).")] = "slerp",
@@ -291,6 +291,9 @@ def demo(
     typer.echo(format_table(rows))
     typer.echo(f"\nresnet18 budget: {resnet_steps} AdamW steps on the draws of seeds 0..{resnet_seeds - 1} only "
                f"({resnet_seeds} of {seeds} seeds), to keep the demo short; 'fewgen evaluate' runs it on every seed.")
+    typer.echo(f"students (networks taught by the head chosen on validation, learning from the labels and the pool) are not "
+               f"run here, to keep the demo within 5 minutes on a 2-core CPU; they take about a minute per draw: "
+               f"'fewgen evaluate {run} --shots 1,2,5,10 --seeds 2 --baselines \"\" --students small,encoder'")
     page = build_report([run], run / "report")
     typer.echo(f"\nresults: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}\n"
                f"samples: {run / 'samples.png'}\nreport:  {page}\ndone in {time.perf_counter() - started:.0f}s")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.cli.options import DataRoot, FeaturePrecision
+from fewgen.cli.options import DataRoot, FeaturePrecision, StudentOptions, student_config
 from fewgen.errors import FewgenError
 
 
@@ -19,20 +19,25 @@ def fit(
     out: Annotated[Path, typer.Option(help="Model folder to create (safetensors and JSON, no pickle).")],
     shots: Annotated[Optional[int], typer.Option(help="Built-in datasets: labeled images per class in the draw the classifier is fitted on. folder: data: default all labeled images.")] = None,
     seed: Annotated[int, typer.Option(help="Which seeded draw (built-in datasets), and the head's seed.")] = 0,
-    head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg.")] = None,
+    head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg. With --student: the teacher.")] = None,
+    student: Annotated[Optional[str], typer.Option(help="Save a student instead: small or encoder (fewgen.students), taught by the chosen head on the labeled images and the pool; a model folder of a few MB.")] = None,
+    student_option: StudentOptions = [],
     precision: FeaturePrecision = "auto",
     data_root: DataRoot = None,
 ) -> None:
-    """Fit the final classifier on the run's labeled images (and its pool, for pool heads) and save it as a model folder."""
+    """Fit the final classifier on the run's labeled images (and its pool, for pool heads and students) and save it as
+    a model folder."""
     from fewgen.data import SourceOptions
     from fewgen.fitting import fit_classifier
 
-    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root), precision)
+    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root), precision, student,
+                                student_config(student_option))
     method, estimate = classifier.info["method"], classifier.info["estimate"]
     shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
-    typer.echo(f"fitted {classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name} on "
-               f"{classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by {method['chosen_by']}\n"
-               f"held-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
+    fitted = (f"student-{student} taught by {classifier.info['teacher']}" if student else
+              f"{classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name}")
+    typer.echo(f"fitted {fitted} on {classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by "
+               f"{method['chosen_by']}\nheld-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
 
 
 def predict(

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Benchmark (issue 23): students beside their teachers, and FixMatch / MixMatch from scratch with the same network,
+# steps, batch and augmentation, on Fashion-MNIST, on the very same draws. RUN is a pretrained run (e.g. the VAE of
+# bench/fashion_mnist_vae.sh, or the DDPM of bench/fashion_mnist_ddpm.sh). Needs: apt-get install -y
+# dataset-fashion-mnist. Record the output in docs/BENCHMARKS.md with the machine's CPU flags.
+#   RUN=runs/bench-fashion-vae SEEDS=3 STEPS=400 STUDENTS=small,encoder PEERS=fixmatch,mixmatch bench/students.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:?set RUN to a pretrained run folder}
+SHOTS=${SHOTS:-1,2,4,8,16}
+SEEDS=${SEEDS:-3}
+STEPS=${STEPS:-400}
+BATCH=${BATCH:-16}
+LR=${LR:-2e-3}
+HEADS=${HEADS:-logreg,selftrain}
+SPEC=${SPEC:---parts stacked}
+STUDENTS=${STUDENTS:-small,encoder}
+PEERS=${PEERS:-fixmatch,mixmatch}
+BIN=${BIN:-.venv/bin}
+peer_args=()
+for peer in ${PEERS//,/ }; do  # from scratch, at the student's network, steps, batch, pool share and learning rate
+  peer_args+=(-B "$peer.network=small" -B "$peer.steps=$STEPS" -B "$peer.batch_size=$BATCH" -B "$peer.lr=$LR")
+done
+grep -o 'avx512_bf16\|avx512f \|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '; echo "($(nproc) cores)"
+# the heads (the teachers) and the students first, then the peers from scratch, on the same draws
+/usr/bin/time -f "evaluate (heads, students) wall %e s" "$BIN/fewgen" evaluate "$RUN" --shots "$SHOTS" --seeds "$SEEDS" \
+    $SPEC --heads "$HEADS" --students "$STUDENTS" -S "steps=$STEPS" -S "batch_size=$BATCH" -S "lr=$LR" --baselines "" \
+    --no-progress > /dev/null
+/usr/bin/time -f "evaluate (peers) wall %e s" "$BIN/fewgen" evaluate "$RUN" --shots "$SHOTS" --seeds "$SEEDS" $SPEC \
+    --heads "" --baselines "$PEERS" "${peer_args[@]}" --no-progress > /dev/null
+# paired differences on the shared draws: PAIRED names a student's method, e.g. "vae[part=stacked]+student-small"
+"$BIN/python" bench/summarise.py "$RUN" ${PAIRED:+--paired "$PAIRED"}

@@ -1,0 +1,75 @@
+"""A student's model folder: a few MB of safetensors and JSON, loaded by load_classifier and run by 'fewgen predict'
+with the classes it had in memory, batch-independent, and refused when its weights change."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fewgen.cli import main
+from fewgen.classifier import load_classifier
+from fewgen.configs import StudentConfig
+from fewgen.errors import FewgenError
+from fewgen.fitting import fit_classifier
+from tests.test_fitting import make_user_folder
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("student")
+    folder = make_user_folder(root / "photos", labeled=6, unlabeled=12, test=4)
+    run = root / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "vae", "--epochs", "1",
+                 "--image-size", "16", "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
+    return folder, run
+
+
+@pytest.mark.parametrize("network", ["small", "encoder"])
+def test_a_saved_student_predicts_the_classes_it_had_in_memory(folder_run, tmp_path, capsys, network):
+    folder, run = folder_run
+    model = tmp_path / "model"
+    fitted = fit_classifier(run, model, student=network, student_config=StudentConfig(steps=3, batch_size=4, mu=2))
+    assert sum(p.stat().st_size for p in model.iterdir()) < 50 * 2**20
+    assert sorted(p.name for p in model.iterdir()) == ["model.json", "student.safetensors"]
+    paths = sorted((folder / "test").rglob("*.*"))
+    loaded = load_classifier(model)
+    assert loaded.head_name == f"student-{network}" and list(loaded.classes_) == ["bright", "dark"]
+    np.testing.assert_array_equal(loaded.predict_proba(paths), fitted.predict_proba(paths))
+    alone = np.concatenate([loaded.predict_proba(p) for p in paths[:3]])
+    assert np.array_equal(alone, loaded.predict_proba(paths)[:3])  # the other images in the call change nothing
+    capsys.readouterr()
+    assert main(["predict", str(model), str(folder / "test")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    by_path = {row[0]: row[1] for row in rows if row and row[0] != "path"}
+    assert [by_path[str(p)] for p in paths] == list(loaded.predict(paths))
+    info = json.loads((model / "model.json").read_text())
+    assert info["kind"] == "student" and info["teacher"].startswith("vae[") and info["data"] == "pool"
+
+
+def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
+    _, run = folder_run
+    model = tmp_path / "model"
+    fit_classifier(run, model, student="small", student_config=StudentConfig(steps=2, batch_size=4, mu=2))
+    weights = model / "student.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(FewgenError, match="student's weights .* are missing or changed"):
+        load_classifier(model)
+
+
+@pytest.mark.parametrize("args, wanted", [
+    (["--student", "tiny"], "unknown student 'tiny' in --student"),
+    (["--student", "small", "-S", "steps=0"], "--student-option steps must be at least 1, got 0"),
+    (["--student", "small", "--head", "umap"], "--head umap cannot be saved to a model folder"),
+])
+def test_bad_student_settings_for_fit_are_one_sentence(folder_run, tmp_path, capsys, args, wanted):
+    _, run = folder_run
+    capsys.readouterr()
+    assert main(["fit", str(run), "--out", str(tmp_path / "m"), *args]) == 2
+    assert wanted in capsys.readouterr().err and not (tmp_path / "m").exists()
