@@ -22,27 +22,26 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from fewgen import __version__
 from fewgen.atomic import atomic_folder, plain_permissions, write_json
-from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec, checkpoint_hash, load_backbone
+from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
+from fewgen.image_classifier import BATCH, ImageClassifier
+from fewgen.students.model import load_student
 from fewgen.train import cpu_has_native_bf16, inference_device
 
 MODEL_FILE = "model.json"
 HEAD_ARRAYS, HEAD_META = "head.safetensors", "head.json"
 BACKBONE_DIR = "backbone"
-BATCH = FEATURE_BATCH  # images decoded at a time: one forward pass of the backbone, no padding but the last
 
 
 def major(version: str) -> str:
@@ -51,8 +50,9 @@ def major(version: str) -> str:
     return ".".join(parts[:2]) if parts[0] == "0" else parts[0]
 
 
-class Classifier:
-    """``predict(images) -> class names [N]``, ``predict_proba(images) -> [N, C]``, ``classes_``."""
+class Classifier(ImageClassifier):
+    """A backbone's features and a head: ``predict(images) -> class names [N]``, ``predict_proba(images) -> [N, C]``,
+    ``classes_`` (the image forms it takes: :class:`~fewgen.image_classifier.ImageClassifier`)."""
 
     def __init__(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, head_name: str, head,
                  class_names: list[str], preprocess: Preprocess, info: dict | None = None):
@@ -60,45 +60,6 @@ class Classifier:
         self.head_name, self.head = head_name, head
         self.class_names, self.preprocess = list(class_names), preprocess
         self.info = dict(info or {})
-
-    @property
-    def classes_(self) -> np.ndarray:
-        """The class names, in the order of :meth:`predict_proba`'s columns."""
-        return np.asarray(self.class_names)
-
-    # -- images in, features out -------------------------------------------------
-    @staticmethod
-    def _as_list(images) -> list:
-        """One image or many (a list, an iterable, a 4-D array or tensor) -> a list of single images."""
-        if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim == 4:
-            return list(images)
-        if isinstance(images, (list, tuple)) or _is_iterable_of_images(images):
-            return list(images)
-        return [images]
-
-    def to_batch(self, images) -> torch.Tensor:
-        """Any of the accepted forms (one image or many) -> uint8 ``[N, C, H, W]``, preprocessed."""
-        arrays = [self._one(image) for image in self._as_list(images)]
-        if not arrays:
-            return torch.empty((0, self.preprocess.channels, self.preprocess.size[1], self.preprocess.size[0]), dtype=torch.uint8)
-        return torch.from_numpy(np.stack(arrays))
-
-    def _one(self, image) -> np.ndarray:
-        if isinstance(image, (str, Path)):
-            return self.preprocess.file(Path(image))
-        if isinstance(image, Image.Image):
-            return self.preprocess(image)
-        array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-        if array.dtype != np.uint8:
-            raise FewgenError(f"images given as arrays or tensors must be uint8 (0..255), got {array.dtype}; "
-                              "convert them, or pass file paths or PIL images")
-        if isinstance(image, torch.Tensor) and array.ndim == 3:
-            array = array.transpose(1, 2, 0)  # tensors are [C, H, W]
-        if array.ndim == 3 and array.shape[2] == 1:
-            array = array[:, :, 0]
-        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-            raise FewgenError(f"an image array must be [H, W] or [H, W, 3|4] (a tensor: [C, H, W]), got shape {image.shape}")
-        return self.preprocess(Image.fromarray(np.ascontiguousarray(array)))
 
     def features(self, images) -> np.ndarray:
         """float32 ``[N, D]``: the backbone's features of the images, decoded and read in batches of 64."""
@@ -126,10 +87,6 @@ class Classifier:
             proba[:, np.asarray(self.head.classes_, dtype=np.int64)] = np.concatenate(rows)
         return proba
 
-    def predict(self, images) -> np.ndarray:
-        """``[N]`` class names."""
-        return self.classes_[np.argmax(self.predict_proba(images), axis=1)]
-
     # -- the model folder ----------------------------------------------------------
     def save(self, folder: Path, backbone_dir: Path) -> Path:
         """Write the model folder (a new one; written beside it, then renamed into place)."""
@@ -153,10 +110,6 @@ class Classifier:
                 "head": self.head_name, "class_names": self.class_names, "preprocess": self.preprocess.to_dict(),
                 **self.info})
         return folder
-
-
-def _is_iterable_of_images(images) -> bool:
-    return isinstance(images, Iterable) and not isinstance(images, (str, Path, Image.Image, np.ndarray, torch.Tensor))
 
 
 DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, OSError, SafetensorError)
@@ -189,8 +142,6 @@ def load_classifier(folder: str | Path) -> Classifier:
         raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
                           f"{__version__}; fit it again with this version ('fewgen fit')")
     if model.get("kind") == "student":
-        from fewgen.students.model import load_student
-
         try:
             return load_student(folder, model)
         except DAMAGED as exc:

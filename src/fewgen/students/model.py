@@ -1,5 +1,5 @@
-"""A student as a deployable classifier: the same interface as :class:`~fewgen.classifier.Classifier` (images in any
-form, ``predict``, ``predict_proba``, ``classes_``), and a model folder of safetensors and JSON a few MB in size.
+"""A student as a deployable classifier: the interface of every kept classifier
+(:class:`~fewgen.image_classifier.ImageClassifier`: images in any form, ``predict``, ``predict_proba``, ``classes_``), and a model folder of safetensors and JSON a few MB in size.
 
 A student's model folder holds no backbone copy and no pool::
 
@@ -25,9 +25,9 @@ from torch import nn
 from fewgen import __version__
 from fewgen.atomic import atomic_folder, save_tensors, write_json
 from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec, get_backbone_class
-from fewgen.classifier import Classifier
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
+from fewgen.image_classifier import ImageClassifier
 from fewgen.students.networks import build_network
 
 MODEL_FILE, WEIGHTS_FILE = "model.json", "student.safetensors"
@@ -59,7 +59,7 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-class StudentClassifier(Classifier):
+class StudentClassifier(ImageClassifier):
     """A trained student network ``uint8 [B, C, H, W] -> logits [B, len(classes)]`` with class names and preprocessing."""
 
     def __init__(self, network: nn.Module, described: dict, class_names: list[str], preprocess: Preprocess,
@@ -91,12 +91,6 @@ class StudentClassifier(Classifier):
 
     def features(self, images) -> np.ndarray:
         raise FewgenError("a student classifies images end to end; it has no separate features (use predict_proba)")
-
-    def predict_proba(self, images) -> np.ndarray:
-        """``[N, C]`` class probabilities, columns in the order of :attr:`classes_`."""
-        items = self._as_list(images)
-        chunks = [self.proba_of_batch(self.to_batch(items[i : i + FEATURE_BATCH])) for i in range(0, len(items), FEATURE_BATCH)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names)))
 
     def save(self, folder: Path, backbone_dir: Path | None = None) -> Path:
         """Write the model folder (a new one; written beside it, then renamed into place)."""
