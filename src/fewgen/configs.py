@@ -59,6 +59,8 @@ class BaselineConfig:
             raise FewgenError(f"{flag('steps')} must be at least 1, got {self.steps}")
         if not 0 <= getattr(self, "seeds", 0) <= seeds:
             raise FewgenError(f"{flag('seeds')} must lie in 1..--seeds ({seeds}), or be 0 for every seed; got {self.seeds}")
+        if getattr(self, "network", SCRATCH_NETWORKS[0]) not in SCRATCH_NETWORKS:
+            raise FewgenError(f"{flag('network')} must be one of {', '.join(SCRATCH_NETWORKS)}, got '{self.network}'")
 
 
 @dataclass
@@ -98,13 +100,8 @@ class FixMatchConfig(BaselineConfig):
         return {"steps": self.steps, "batch_size": self.batch_size, "mu": self.mu, "threshold": self.threshold,
                 "lambda_u": self.lambda_u, "lr": self.lr, "network": self.network}
 
-    def check(self, flag: Callable[[str], str], seeds: int) -> None:
-        super().check(flag, seeds)
-        if self.network not in SCRATCH_NETWORKS:
-            raise FewgenError(f"{flag('network')} must be one of {', '.join(SCRATCH_NETWORKS)}, got '{self.network}'")
 
-
-SCRATCH_NETWORKS = ("resnet18", "small")  # what FixMatch (and MixMatch) can train from scratch
+SCRATCH_NETWORKS = ("resnet18", "small")  # what FixMatch and MixMatch can train from scratch (a ``network`` setting)
 
 
 @dataclass
@@ -128,8 +125,6 @@ class MixMatchConfig(BaselineConfig):
 
     def check(self, flag: Callable[[str], str], seeds: int) -> None:
         super().check(flag, seeds)
-        if self.network not in SCRATCH_NETWORKS:
-            raise FewgenError(f"{flag('network')} must be one of {', '.join(SCRATCH_NETWORKS)}, got '{self.network}'")
         for key, ok in (("augmentations", self.augmentations >= 1), ("temperature", self.temperature > 0),
                         ("alpha", self.alpha > 0), ("rampup", 0 <= self.rampup <= 1), ("mu", self.mu >= 1)):
             if not ok:

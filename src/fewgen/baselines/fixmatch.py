@@ -68,30 +68,35 @@ class FixMatchClassifier(nn.Module):
 
 
 class FixMatchBaseline(ResNetBaseline):
-    """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool; ``predict`` as ResNet-18's."""
+    """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool; ``predict`` as ResNet-18's. A
+    semi-supervised method trained from scratch subclasses it with its own ``Config`` and :meth:`training_module`."""
 
     Config = FixMatchConfig
+    tag = "fixmatch"
 
     def __init__(self, config: FixMatchConfig | None = None, hflip: bool = False, seed: int = 0):
-        self.fixmatch = config or FixMatchConfig()
-        super().__init__(ResNetConfig(precision=self.fixmatch.precision), hflip, seed)  # predict() reads its precision
+        self.semi = config or self.Config()
+        super().__init__(ResNetConfig(precision=self.semi.precision), hflip, seed)  # predict() reads its precision
+
+    def training_module(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+        """The module whose ``training_loss(unlabeled)`` the Trainer minimises, around the network ``net``."""
+        size = images.shape[-1]
+        return FixMatchClassifier(net, images, labels, standard_augmentation(size, self.hflip),
+                                  strong_augmentation(size, self.hflip), self.semi)
 
     def fit(self, images: torch.Tensor, labels: np.ndarray, pool: torch.Tensor | ImageFiles | None = None) -> "FixMatchBaseline":
         """uint8 labeled images ``[N, C, H, W]`` with labels ``[N]``, and the unlabeled pool ``[P, C, H, W]``."""
         if pool is None:
-            raise ValueError("FixMatch needs the unlabeled pool")
-        cfg = self.fixmatch
+            raise ValueError(f"{self.tag} needs the unlabeled pool")
+        cfg = self.semi
         self.classes_, y_idx = np.unique(labels, return_inverse=True)
         torch.manual_seed(self.seed)
-        size = images.shape[-1]
-        net = (SmallCNN(images.shape[1], len(self.classes_)) if cfg.network == "small"
-               else cifar_resnet18(images.shape[1], len(self.classes_)))
-        model = FixMatchClassifier(net, images,
-                                   torch.as_tensor(y_idx, dtype=torch.long), standard_augmentation(size, self.hflip),
-                                   strong_augmentation(size, self.hflip), cfg)
+        channels, k = images.shape[1], len(self.classes_)
+        net = SmallCNN(channels, k) if cfg.network == "small" else cifar_resnet18(channels, k)
+        model = self.training_module(net, images, torch.as_tensor(y_idx, dtype=torch.long))
         train = TrainConfig(steps=cfg.steps, batch_size=cfg.mu * cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                             schedule="cosine", precision=cfg.precision, seed=self.seed, progress=False)
-        trainer = Trainer(model, train, tag="fixmatch")
+        trainer = Trainer(model, train, tag=self.tag)
         self.summary_ = trainer.fit_dataset(as_dataset(pool))
         self.model_ = trainer.model.eval()
         return self

@@ -17,11 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, cifar_resnet18, standard_augmentation
+from fewgen.baselines.fixmatch import FixMatchBaseline
+from fewgen.baselines.resnet import standard_augmentation
 from fewgen.configs import MixMatchConfig
-from fewgen.data.files import ImageFiles, as_dataset
-from fewgen.students.networks import SmallCNN
-from fewgen.train import TrainConfig, Trainer
 
 
 def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -80,29 +78,13 @@ class MixMatchClassifier(nn.Module):
                                                     "weight": weight}
 
 
-class MixMatchBaseline(ResNetBaseline):
-    """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool; ``predict`` as ResNet-18's."""
+class MixMatchBaseline(FixMatchBaseline):
+    """``fit(images, labels, pool)`` on the labeled draw and the unlabeled pool (FixMatch's loop, MixMatch's loss);
+    ``predict`` as ResNet-18's."""
 
     Config = MixMatchConfig
+    tag = "mixmatch"
 
-    def __init__(self, config: MixMatchConfig | None = None, hflip: bool = False, seed: int = 0):
-        self.mixmatch = config or MixMatchConfig()
-        super().__init__(ResNetConfig(precision=self.mixmatch.precision), hflip, seed)
-
-    def fit(self, images: torch.Tensor, labels: np.ndarray, pool: torch.Tensor | ImageFiles | None = None) -> "MixMatchBaseline":
-        """uint8 labeled images ``[N, C, H, W]`` with labels ``[N]``, and the unlabeled pool ``[P, C, H, W]``."""
-        if pool is None:
-            raise ValueError("MixMatch needs the unlabeled pool")
-        cfg = self.mixmatch
-        self.classes_, y_idx = np.unique(labels, return_inverse=True)
-        torch.manual_seed(self.seed)
-        k = len(self.classes_)
-        net = SmallCNN(images.shape[1], k) if cfg.network == "small" else cifar_resnet18(images.shape[1], k)
-        model = MixMatchClassifier(net, images, torch.as_tensor(y_idx, dtype=torch.long),
-                                   standard_augmentation(images.shape[-1], self.hflip), cfg, k)
-        train = TrainConfig(steps=cfg.steps, batch_size=cfg.mu * cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            schedule="cosine", precision=cfg.precision, seed=self.seed, progress=False)
-        trainer = Trainer(model, train, tag="mixmatch")
-        self.summary_ = trainer.fit_dataset(as_dataset(pool))
-        self.model_ = trainer.model.eval()
-        return self
+    def training_module(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+        return MixMatchClassifier(net, images, labels, standard_augmentation(images.shape[-1], self.hflip), self.semi,
+                                  len(self.classes_))
