@@ -193,7 +193,9 @@ def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_d
     facts = teacher.info
     source, labeled, pool, seed = facts["source"], facts["labeled"], facts["pool"], facts["seed"]
     y_all = source.train.labels.numpy()
-    targets = teacher.proba_of_features(np.asarray(facts["pool_features"]))[:, np.unique(y_all[labeled])]
+    classes = np.unique(y_all[labeled])  # the student's classes, in its order
+    proba = teacher.head.predict_proba(np.asarray(facts["pool_features"]))  # [P, C_head]: the whole pool at once
+    targets = proba[:, np.searchsorted(np.asarray(teacher.head.classes_), classes)]
     student = Student(config, source.hflip_preserves_label, seed, network, teacher.backbone, teacher.spec).teach(targets)
     student.fit(source.train.images[torch.as_tensor(labeled)], y_all[labeled], source.train.subset(pool).images)
     described = describe_network(network, source.image_shape, student.classes_, teacher.backbone, teacher.spec)
