@@ -36,7 +36,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
 from fewgen.image_classifier import BATCH, ImageClassifier
-from fewgen.students.model import load_student
+from fewgen.students.model import KIND as STUDENT_KIND, load_student
 from fewgen.train import cpu_has_native_bf16, inference_device
 
 MODEL_FILE = "model.json"
@@ -141,7 +141,7 @@ def load_classifier(folder: str | Path) -> Classifier:
     if major(str(model.get("fewgen_version", "?"))) != major(__version__):
         raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
                           f"{__version__}; fit it again with this version ('fewgen fit')")
-    if model.get("kind") == "student":
+    if model.get("kind") == STUDENT_KIND:
         try:
             return load_student(folder, model)
         except DAMAGED as exc:

@@ -293,15 +293,14 @@ class Evaluation(DrawRows):
         config = self.cfg.student_config
         seeds = config.seeds or self.cfg.seeds
         rows = []
-        for name in self.cfg.students:
-            entry = STUDENTS[name]
-            draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
-            for (shots, seed), idx in tqdm(draws.items(), desc=entry.head, disable=bar_disabled(self.cfg.progress), leave=False):
-                spec, teacher = FeatureSpec.from_dict(teachers[shots]["spec"]), teachers[shots]
-                pool = self.draws.pool_of((shots, seed))
-                started = time.perf_counter()
-                targets = self.teacher_targets(backbone, checkpoint, spec, teacher, idx, pool, seed)
-                teacher_s = time.perf_counter() - started
+        draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
+        for (shots, seed), idx in tqdm(draws.items(), desc="students", disable=bar_disabled(self.cfg.progress), leave=False):
+            teacher = teachers[shots]
+            spec, pool = FeatureSpec.from_dict(teacher["spec"]), self.draws.pool_of((shots, seed))
+            started = time.perf_counter()
+            targets = self.teacher_targets(backbone, checkpoint, spec, teacher, idx, pool, seed)  # once for every student
+            teacher_s = time.perf_counter() - started
+            for entry in (STUDENTS[name] for name in self.cfg.students):
                 student = Student(config, self.source.hflip_preserves_label, seed, entry.name, backbone, spec).teach(targets)
                 row = self.classifier_row(entry.head, spec.to_dict(), student, idx, shots, seed, pool=pool,
                                           backbone=backbone.name, checkpoint=checkpoint, teacher=method_name(teacher),

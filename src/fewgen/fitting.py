@@ -129,14 +129,15 @@ def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int
     """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier. With
     ``student``, the chosen method is the teacher and the saved model is that student (:mod:`fewgen.students`)."""
     run_dir, out = Path(run_dir), Path(out)
+    student_config = student_config or StudentConfig()
     if student is not None:
         entry = get_student(student, "--student")
-        (student_config or StudentConfig()).check(lambda key: f"--student-option {key}", 1)
+        student_config.check(lambda key: f"--student-option {key}", 1)
     with run_lock(run_dir):  # fit writes the run's feature cache
         classifier = _fit(run_dir, out, shots, seed, head, source_options, precision, student is not None)
         if student is None:
             return classifier
-        return _fit_student(classifier, entry.name, student_config or StudentConfig(), run_dir, out, source_options)
+        return _fit_student(classifier, entry.name, student_config, run_dir, out)
 
 
 def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | None, source_options: SourceOptions | None,
@@ -182,8 +183,7 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
     return classifier
 
 
-def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_dir: Path, out: Path,
-                 source_options: SourceOptions | None) -> Classifier:
+def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_dir: Path, out: Path) -> Classifier:
     """Train student ``network`` on the teacher's draw and pool, taught by the teacher's probabilities for the pool;
     save it to ``out``. Its held-out estimate is on the test split; without one it is not estimated (k-fold would
     train the student k times), and the teacher's method is named instead."""

@@ -45,7 +45,6 @@ REGISTERED = (
                  from_backbone=True),
 )
 STUDENTS: dict[str, StudentEntry] = {entry.name: entry for entry in REGISTERED}
-STUDENT_HEADS = tuple(entry.head for entry in REGISTERED)
 
 
 def get_student(name: str, option: str = "--students") -> StudentEntry:
