@@ -30,6 +30,15 @@ def test_a_method_name_splits_into_what_it_reads_and_its_head():
     assert (method_base(baseline), head_label(baseline)) == ("fixmatch", "")
 
 
+def test_a_students_name_shows_the_budget_that_is_not_the_default():
+    from fewgen.configs import StudentConfig
+
+    budget = StudentConfig().spec()
+    row = {"backbone": "ddpm", "head": "student-small", "spec": {}, "student": budget}
+    assert method_name(row) == "ddpm+student-small"
+    assert method_name({**row, "student": {**budget, "steps": 1000, "rounds": 2}}) == "ddpm+student-small(rounds=2,steps=1000)"
+
+
 def test_every_row_is_built_from_known_fields():
     assert set(REQUIRED) <= set(FIELDS)
     row = make_row(**CORE, accuracy=0.4, data="pool")

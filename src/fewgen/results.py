@@ -13,11 +13,13 @@ from pathlib import Path
 
 from fewgen import __version__
 from fewgen.baselines import BASELINES as REGISTERED_BASELINES
+from fewgen.configs import StudentConfig
 from fewgen.errors import FewgenError
 from fewgen.feature_spec import FeatureSpec
 
 BASELINES = tuple(REGISTERED_BASELINES)  # the baselines' names (their rows' backbone and head), from the registry
 HEAD_DEFAULTS = {"scaling": "feature"}  # head settings a method's name leaves out
+STUDENT_DEFAULTS = StudentConfig().spec()  # a student's budget that its method's name leaves out
 DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The order that breaks ties on validation: the simpler head wins. Linear models first (logreg, the convex default,
 # then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), and last the heads
@@ -97,11 +99,14 @@ def method_base(row: dict) -> str:
 
 
 def head_label(row: dict) -> str:
-    """The head and the settings that are not its defaults, e.g. ``logreg(scaling=global)``; ``""`` for a
-    classifier trained end to end."""
+    """The head and the settings that are not its defaults, e.g. ``logreg(scaling=global)``, or a student's budget
+    that is not :class:`StudentConfig`'s, e.g. ``student-small(steps=1000)`` (so students of two budgets are two
+    methods, compared on validation like two heads); ``""`` for a classifier trained end to end."""
     if row["head"] == row["backbone"]:
         return ""
-    shown = [f"{k}={v}" for k, v in sorted(head_params(row).items()) if HEAD_DEFAULTS.get(k) != v]
+    settings = {**head_params(row), **row.get("student", {})}
+    defaults = {**HEAD_DEFAULTS, **STUDENT_DEFAULTS}
+    shown = [f"{k}={v}" for k, v in sorted(settings.items()) if k not in defaults or defaults[k] != v]
     params = ",".join(shown + (["transductive"] if data_use(row) == "test" else []))
     return f"{row['head']}{f'({params})' if params else ''}"
 
