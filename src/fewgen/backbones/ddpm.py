@@ -5,6 +5,11 @@ image to timestep t, run the UNet once, average the output of each decoder (up)
 block over space and concatenate. Optional k x k adaptive pooling follows
 "Diffusion Models Beat GANs on Image Classification" (Mukhopadhyay et al., 2023).
 
+Training recipe (``-o`` options, each with its paper): the target (epsilon or v), the loss weight (uniform or
+min-SNR-gamma), the beta schedule (linear or cosine) and the training timesteps' distribution (uniform, or EDM's
+log-normal sigma mapped onto the scheduler's own timesteps). Every combination keeps one diffusers scheduler as the
+noise process, so sampling (DDIM or DDPM, which read its ``prediction_type``) and features need nothing else.
+
 Deterministic by construction: the noise for an image is drawn from a generator
 seeded by a hash of the image's pixels and the timestep, so the same image gives
 the same features whatever its batch, position or index; t = 0 reads the clean
@@ -29,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
+from diffusers.training_utils import compute_snr
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -45,6 +51,10 @@ PRESETS: dict[str, dict] = {
 }
 WEIGHTS = ("ema", "raw")
 SAMPLERS = ("ddim", "ddpm")
+PREDICTIONS = {"epsilon": "epsilon", "v": "v_prediction"}  # the option's value -> diffusers' prediction_type
+LOSS_WEIGHTS = ("uniform", "min_snr")
+TIMESTEP_SAMPLINGS = ("uniform", "lognormal")
+EDM_LOG_SIGMA = (-1.2, 1.2)  # EDM's P_mean and P_std (Karras et al. 2022, Table 1)
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_TIMESTEP = 100
 DIFFUSERS_DIR = "diffusers"  # in a saved backbone: DDPMPipeline's layout (model_index.json, unet/, scheduler/)
@@ -56,7 +66,16 @@ class DDPMConfig:
 
     preset: str = option("small", "UNet size: tiny (tests), small (CPU), base (GPU)")
     train_timesteps: int = option(1000, "T, the number of noising steps")
-    beta_schedule: str = option("linear", "noise schedule of diffusers' DDPMScheduler (linear, scaled_linear, squaredcos_cap_v2)")
+    beta_schedule: str = option("linear", "noise schedule of diffusers' DDPMScheduler: linear (Ho et al. 2020), scaled_linear, "
+                                          "or squaredcos_cap_v2, the cosine schedule of Nichol & Dhariwal 2021")
+    prediction: str = option("epsilon", "what the UNet learns to predict: epsilon, the noise (Ho et al. 2020), or v, the "
+                                        "velocity sqrt(a)*noise - sqrt(1-a)*x0 (Salimans & Ho 2022)")
+    loss_weight: str = option("uniform", "per-timestep weight of the MSE: uniform (Ho et al.'s simple loss) or min_snr, "
+                                         "min(SNR, snr_gamma) / SNR for epsilon and / (SNR + 1) for v (Hang et al. 2023)")
+    snr_gamma: float = option(5.0, "the gamma of min_snr (the paper's 5)")
+    timestep_sampling: str = option("uniform", "how training draws t: uniform over 0..T-1 (Ho et al.), or lognormal, "
+                                               "EDM's ln(sigma) ~ N(-1.2, 1.2^2) (Karras et al. 2022) mapped to the "
+                                               "scheduler's t with the nearest sigma, so the noise process stays diffusers'")
     ema_decay: float = option(0.999, "decay of the EMA weights (with the (1+n)/(10+n) warm-up)")
     sampler: str = option("ddim", "how sample() generates: ddim (few steps) or ddpm (the full chain)")
     sample_steps: int = option(50, "DDIM steps for sample()")
@@ -87,8 +106,13 @@ class DiffusionModel(nn.Module):
             raise FewgenError(f"ddpm option preset={cfg.preset} is unknown; use one of {', '.join(PRESETS)}")
         if cfg.beta_schedule not in BETA_SCHEDULES:
             raise FewgenError(f"ddpm option beta_schedule={cfg.beta_schedule} is unknown; use one of {', '.join(BETA_SCHEDULES)}")
-        if cfg.sampler not in SAMPLERS:
-            raise FewgenError(f"ddpm option sampler={cfg.sampler} is unknown; use one of {', '.join(SAMPLERS)}")
+        for key, allowed in (("sampler", SAMPLERS), ("prediction", PREDICTIONS), ("loss_weight", LOSS_WEIGHTS),
+                             ("timestep_sampling", TIMESTEP_SAMPLINGS)):
+            if getattr(cfg, key) not in allowed:
+                raise FewgenError(f"ddpm option {key}={getattr(cfg, key)} is unknown; use one of {', '.join(allowed)}")
+        if cfg.snr_gamma <= 0:
+            raise FewgenError(f"ddpm option snr_gamma must be above 0, got {cfg.snr_gamma}")
+        self.cfg = cfg
         c, h, w = image_shape
         self.image_shape = image_shape
         if source:
@@ -117,15 +141,16 @@ class DiffusionModel(nn.Module):
         self.ema.requires_grad_(False)
         if scheduler_config is None:
             self.scheduler = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                                           prediction_type="epsilon")
+                                           prediction_type=PREDICTIONS[cfg.prediction])
         else:
             self.scheduler = DDPMScheduler.from_config(scheduler_config)
             steps, kind = self.scheduler.config.num_train_timesteps, self.scheduler.config.prediction_type
             if steps != cfg.train_timesteps:
                 raise FewgenError(f"the pretrained scheduler of {source} has {steps} timesteps; pass -o train_timesteps={steps}")
-            if kind != "epsilon":
-                raise FewgenError(f"the pretrained UNet {source} predicts '{kind}', and fewgen trains and reads "
-                                  "noise-predicting (epsilon) DDPMs; use an epsilon-prediction model")
+            if kind != PREDICTIONS[cfg.prediction]:
+                ours = {v: k for k, v in PREDICTIONS.items()}
+                fix = f"pass -o prediction={ours[kind]}" if kind in ours else "use an epsilon- or v-prediction model"
+                raise FewgenError(f"the pretrained UNet {source} predicts '{kind}'; {fix}")
 
     def to_network(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, C, H, W]`` -> float ``[B, C, H', W']`` in [-1, 1], padded with -1."""
@@ -139,13 +164,40 @@ class DiffusionModel(nn.Module):
         return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The simple DDPM loss: MSE between the noise and the UNet's prediction of it, t ~ U{0..T-1}."""
+        """The DDPM loss of the recipe (:meth:`recipe_loss`) on uint8 images ``[B, C, H, W]``: noise each to a ``t``
+        of :meth:`draw_timesteps`, and compare the UNet's output with the target."""
         x0 = self.to_network(x)
         noise = torch.randn_like(x0)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)
+        t = self.draw_timesteps(len(x0), x0.device)
         predicted = self.unet(self.scheduler.add_noise(x0, noise, t), t).sample
-        loss = F.mse_loss(predicted.float(), noise)
-        return loss, {}
+        return self.recipe_loss(predicted, x0, noise, t), {}
+
+    def draw_timesteps(self, n: int, device: torch.device) -> torch.Tensor:
+        """``[n]`` training timesteps: uniform over 0..T-1, or EDM's log-normal sigma (``lognormal``), each mapped to
+        the t whose sigma_t = sqrt((1 - abar_t) / abar_t) is nearest in log space, so the process stays the scheduler's."""
+        steps = self.scheduler.config.num_train_timesteps
+        if self.cfg.timestep_sampling == "uniform":
+            return torch.randint(0, steps, (n,), device=device)
+        mean, std = EDM_LOG_SIGMA
+        log_sigma = mean + std * torch.randn(n)
+        return (log_sigma[:, None] - self.log_sigmas()[None, :]).abs().argmin(dim=1).to(device)
+
+    def log_sigmas(self) -> torch.Tensor:
+        """``[T]``: ln sigma_t = 0.5 ln((1 - abar_t) / abar_t) of the scheduler, rising with t."""
+        abar = self.scheduler.alphas_cumprod.double()
+        return (0.5 * torch.log((1 - abar) / abar)).float()
+
+    def recipe_loss(self, predicted: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of ``w(t) * MSE(predicted, target)``, images ``[B, C, H, W]`` and ``t`` ``[B]``. The
+        target is the noise (epsilon) or the velocity (v, diffusers' ``get_velocity``); ``w`` is 1 (uniform) or
+        min-SNR-gamma (Hang et al. 2023): min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v, SNR = abar / (1 - abar)."""
+        target = noise if self.cfg.prediction == "epsilon" else self.scheduler.get_velocity(x0, noise, t)
+        per_image = F.mse_loss(predicted.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        if self.cfg.loss_weight == "uniform":
+            return per_image.mean()
+        snr = compute_snr(self.scheduler, t)
+        weight = torch.clamp(snr, max=self.cfg.snr_gamma) / (snr if self.cfg.prediction == "epsilon" else snr + 1)
+        return (weight * per_image).mean()
 
     def after_optimizer_step(self) -> None:
         self.ema.update_parameters(self.unet)
@@ -306,6 +358,6 @@ class DDPMBackbone(TorchBackbone):
         x = torch.randn((n, c, *size), generator=generator).to(device)
         for t in process.timesteps:
             with inference_autocast(self.precision, device):
-                eps = net(x, t.to(device)).sample.float()
-            x = process.step(eps, t, x, generator=generator).prev_sample
+                output = net(x, t.to(device)).sample.float()  # epsilon or v: the scheduler's prediction_type says
+            x = process.step(output, t, x, generator=generator).prev_sample
         return self.model.to_images(x.cpu())
