@@ -12,7 +12,9 @@ from typing import Any
 class FeatureSpec:
     """Which features to read: ``part`` (encoder/decoder/stacked), ``layers``, ``timestep``, ``pool``.
 
-    Fields a backbone does not use stay ``None``.
+    Fields a backbone does not use stay ``None`` (and so stay out of cache keys and names). A diffusion backbone may
+    average each block over ``noise_draws`` seeded noise draws at each t, and average its timesteps instead of
+    concatenating them (``combine="mean"``): Li et al. 2025 on reading diffusion features through their noise.
     """
 
     part: str | None = None
@@ -20,6 +22,8 @@ class FeatureSpec:
     timestep: tuple[int, ...] | None = None
     pool: str = "mean"
     weights: str | None = None  # which weights to read, e.g. the DDPM's "ema" or "raw"
+    noise_draws: int | None = None  # seeded noise draws averaged at each t (None: one, the image's own)
+    combine: str | None = None  # how timesteps join: None = concatenated, "mean" = averaged
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if v is not None}

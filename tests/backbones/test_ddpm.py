@@ -283,3 +283,39 @@ def test_bad_recipe_options_are_clear_errors():
                                 ("snr_gamma", 0.0, "snr_gamma must be above 0")]:
         with pytest.raises(FewgenError, match=message):
             DDPMBackbone(DDPMConfig(preset="tiny", **{key: value}), (1, 8, 8))
+
+
+def test_noise_draws_average_seeded_draws_and_one_draw_is_todays_feature():
+    backbone, x = tiny(), images(6, seed=2)
+    today = backbone.features(x, FeatureSpec(timestep=(200,)))
+    torch.testing.assert_close(backbone.features(x, FeatureSpec(timestep=(200,), noise_draws=1)), today, rtol=0, atol=0)
+    averaged = backbone.features(x, FeatureSpec(timestep=(200,), noise_draws=3))
+    assert averaged.shape == today.shape and not torch.allclose(averaged, today)
+    one_by_one = torch.cat([backbone.features(x[i : i + 1], FeatureSpec(timestep=(200,), noise_draws=3)) for i in range(6)])
+    torch.testing.assert_close(one_by_one, averaged, rtol=0, atol=0)
+    clean = FeatureSpec(timestep=(0,))
+    torch.testing.assert_close(backbone.features(x, FeatureSpec(timestep=(0,), noise_draws=3)), backbone.features(x, clean))
+
+
+def test_combine_mean_averages_the_timesteps_instead_of_concatenating_them():
+    backbone, x = tiny(), images(5, seed=3)
+    first, second = (backbone.features(x, FeatureSpec(timestep=(t,))) for t in (50, 300))
+    concatenated = backbone.features(x, FeatureSpec(timestep=(50, 300)))
+    torch.testing.assert_close(concatenated, torch.cat([first, second], dim=1))
+    torch.testing.assert_close(backbone.features(x, FeatureSpec(timestep=(50, 300), combine="mean")), (first + second) / 2)
+
+
+def test_bad_reading_options_are_clear_errors():
+    from fewgen.backbones.vae import VAEBackbone, VAEConfig
+    from fewgen.cli.options import feature_specs
+
+    with pytest.raises(FewgenError, match="--noise-draws must be at least 1"):
+        tiny().features(images(1), FeatureSpec(timestep=(5,), noise_draws=0))
+    with pytest.raises(FewgenError, match="--combine must be concat or mean"):
+        tiny().features(images(1), FeatureSpec(timestep=(5,), combine="max"))
+    with pytest.raises(FewgenError, match="does not read --noise-draws"):
+        VAEBackbone(VAEConfig(), (1, 8, 8)).features(images(1), FeatureSpec(part="encoder", noise_draws=2))
+    with pytest.raises(FewgenError, match="--combine must be concat or mean"):
+        feature_specs("", "50+100", "", "mean", "", 1, "sum")
+    assert feature_specs("", "50+100", "", "mean", "", 4, "mean")[0] == FeatureSpec(timestep=(50, 100), noise_draws=4, combine="mean")
+    assert feature_specs("", "", "", "mean", "") is None

@@ -121,7 +121,8 @@ class Backbone(ABC):
         """Raise if ``spec`` sets a field this backbone does not read (never ignore a request silently)."""
         unused = [k for k, v in spec.to_dict().items() if k not in reads and not (k == "pool" and v == "mean")]
         if unused:
-            option = {"part": "--parts", "layers": "--blocks", "timestep": "--timesteps", "pool": "--pool", "weights": "--weights"}
+            option = {"part": "--parts", "layers": "--blocks", "timestep": "--timesteps", "pool": "--pool", "weights": "--weights",
+                      "noise_draws": "--noise-draws", "combine": "--combine"}
             reads_text = ", ".join(option[k] for k in sorted(reads)) or "no feature options"
             raise FewgenError(f"the {self.name} backbone does not read {', '.join(option[k] for k in unused)}; "
                               f"it reads {reads_text}")

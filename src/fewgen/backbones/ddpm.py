@@ -57,6 +57,7 @@ TIMESTEP_SAMPLINGS = ("uniform", "lognormal")
 EDM_LOG_SIGMA = (-1.2, 1.2)  # EDM's P_mean and P_std (Karras et al. 2022, Table 1)
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_TIMESTEP = 100
+COMBINES = (None, "mean")  # how a spec's timesteps join: concatenated (None) or averaged
 DIFFUSERS_DIR = "diffusers"  # in a saved backbone: DDPMPipeline's layout (model_index.json, unet/, scheduler/)
 
 
@@ -244,11 +245,13 @@ def _first(output):
     return output[0] if isinstance(output, tuple) else output
 
 
-def image_noise(x: torch.Tensor, timestep: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """One N(0, I) draw of ``shape`` per image, seeded by the image's bytes and the timestep: ``[B, *shape]``."""
+def image_noise(x: torch.Tensor, timestep: int, shape: tuple[int, ...], draw: int = 0) -> torch.Tensor:
+    """One N(0, I) draw of ``shape`` per image, seeded by the image's bytes, the timestep and the draw's number (draw 0
+    is the one every spec reads): ``[B, *shape]``."""
+    extra = b"" if draw == 0 else draw.to_bytes(4, "little")
     draws = []
     for image in x.cpu():
-        digest = hashlib.blake2b(image.numpy().tobytes() + timestep.to_bytes(4, "little"), digest_size=8).digest()
+        digest = hashlib.blake2b(image.numpy().tobytes() + timestep.to_bytes(4, "little") + extra, digest_size=8).digest()
         generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
         draws.append(torch.randn(shape, generator=generator))
     return torch.stack(draws).to(x.device)
@@ -299,7 +302,11 @@ class DDPMBackbone(TorchBackbone):
 
     def check_spec(self, spec: FeatureSpec) -> None:
         names = self.block_names()
-        self.reject_unused(spec, {"layers", "timestep", "pool", "weights"})
+        self.reject_unused(spec, {"layers", "timestep", "pool", "weights", "noise_draws", "combine"})
+        if spec.noise_draws is not None and spec.noise_draws < 1:
+            raise FewgenError(f"--noise-draws must be at least 1, got {spec.noise_draws}")
+        if spec.combine not in COMBINES:
+            raise FewgenError(f"--combine must be concat or mean, got '{spec.combine}'")
         unknown = [b for b in spec.layers or () if b not in names]
         if unknown:
             raise FewgenError(f"the ddpm has no block {', '.join(unknown)}; use some of: {', '.join(names)}")
@@ -319,7 +326,9 @@ class DDPMBackbone(TorchBackbone):
         return {name: width * cells for name, width in zip(self.block_names(), widths)}
 
     def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
-        """For each t: the chosen blocks' activations, pooled and concatenated -> ``[B, len(t) * sum(dims)]``."""
+        """For each t: the chosen blocks' activations, pooled, concatenated over blocks, and averaged over the
+        spec's ``noise_draws`` (t = 0 has no noise: one pass) -> ``[B, sum(dims)]``; then concatenated over t
+        (``[B, len(t) * sum(dims)]``) or, with ``combine="mean"``, averaged (``[B, sum(dims)]``)."""
         net = self.model.network(spec.weights or "ema")
         layers = spec.layers or tuple(self.block_names()[:-1])
         blocks = {f"up{i}": b for i, b in enumerate(net.up_blocks)} | {"mid": net.mid_block}
@@ -327,18 +336,20 @@ class DDPMBackbone(TorchBackbone):
         hooks = [blocks[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
                  for name in layers]
         try:
-            parts = []
+            per_t = []
             x0 = self.model.to_network(x)
             for t in spec.timestep or (DEFAULT_TIMESTEP,):
-                noise = image_noise(x, t, tuple(x0.shape[1:])).to(x0.dtype)
                 steps = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
-                xt = x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps)
-                net(xt, steps)
-                parts += [pool_activation(_first(captured[name]), spec.pool) for name in layers]
+                draws = []
+                for draw in range(1 if t == 0 else spec.noise_draws or 1):
+                    noise = image_noise(x, t, tuple(x0.shape[1:]), draw).to(x0.dtype)
+                    net(x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps), steps)
+                    draws.append(torch.cat([pool_activation(_first(captured[name]), spec.pool) for name in layers], dim=1))
+                per_t.append(draws[0] if len(draws) == 1 else torch.stack(draws).mean(0))
         finally:
             for hook in hooks:
                 hook.remove()
-        return torch.cat(parts, dim=1)
+        return torch.stack(per_t).mean(0) if spec.combine == "mean" else torch.cat(per_t, dim=1)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, steps: int | None = None, sampler: str | None = None) -> torch.Tensor:

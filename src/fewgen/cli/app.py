@@ -123,6 +123,8 @@ def evaluate(
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: every up block.")] = "",
     pool: Annotated[str, typer.Option(help="ddpm, vqvae: mean (global average) or KxK adaptive average pool, e.g. 2x2.")] = "mean",
     weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
+    noise_draws: Annotated[int, typer.Option(help="ddpm: average each block over N seeded noise draws at each timestep (Li et al. 2025); N times the extraction cost.")] = 1,
+    combine: Annotated[str, typer.Option(help="ddpm: how +-joined timesteps join: concat (one block of features each) or mean (averaged, as wide as one).")] = "concat",
     precision: FeaturePrecision = "auto",
     baselines: Baselines = ",".join(DEFAULT_BASELINES),
     baseline_option: BaselineOptions = [],
@@ -155,7 +157,7 @@ def evaluate(
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
                      students=names(students), teacher=teacher, student_config=student_config(student_option),
                      progress=progress)
-    specs = feature_specs(parts, timesteps, blocks, pool, weights)
+    specs = feature_specs(parts, timesteps, blocks, pool, weights, noise_draws, combine)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download), precision,
                         announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))

@@ -45,19 +45,26 @@ def alternatives(text: str, option: str, convert=str) -> list[tuple]:
         raise FewgenError(f"{option} takes values like 50,350 or 50+350, got '{text}'") from None
 
 
-def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str) -> list[FeatureSpec] | None:
+def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str, noise_draws: int = 1,
+                  combine: str = "concat") -> list[FeatureSpec] | None:
     """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
     from fewgen.backbones import FeatureSpec
 
     if parts and (timesteps or blocks):
         raise FewgenError("--parts is for the vae and vqvae, --timesteps/--blocks for the ddpm; give one or the other")
+    if noise_draws < 1:
+        raise FewgenError(f"--noise-draws must be at least 1, got {noise_draws}")
+    if combine not in ("concat", "mean"):
+        raise FewgenError(f"--combine must be concat or mean, got '{combine}'")
+    reading = {"noise_draws": None if noise_draws == 1 else noise_draws, "combine": None if combine == "concat" else combine}
     if parts:
-        return [FeatureSpec(part=p, pool=pool, weights=weights or None) for p in names(parts)]
-    if not (timesteps or blocks or pool != "mean" or weights):
+        return [FeatureSpec(part=p, pool=pool, weights=weights or None, **reading) for p in names(parts)]
+    if not (timesteps or blocks or pool != "mean" or weights or any(reading.values())):
         return None
     t_options = alternatives(timesteps, "--timesteps", int) or [None]
     b_options = alternatives(blocks, "--blocks") or [None]
-    return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None) for t in t_options for b in b_options]
+    return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None, **reading)
+            for t in t_options for b in b_options]
 
 
 def key_values(pairs: list[str], option: str = "--option") -> dict[str, str]:
