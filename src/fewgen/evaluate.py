@@ -209,7 +209,7 @@ class Evaluation(DrawRows):
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                     use = self._data_use(head_name)
                     for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
-                        params = {**head_params, **tuned, "memory": self.memory}
+                        params = {**head_params, **tuned, "memory": self.memory, "layout": backbone.token_layout(spec)}
                         label_free_s = self.memory.seconds
                         row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
                         label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
@@ -320,7 +320,8 @@ class Evaluation(DrawRows):
             x, y = pool_f, pool_targets(pool, idx, self.y_train)
         else:
             x, y = self.cache.get(backbone, checkpoint, spec, "train", np.sort(idx), images), self.y_train[np.sort(idx)]
-        params = {**teacher.get("head_params", {}), **teacher.get("tuned", {}), "memory": self.memory}
+        params = {**teacher.get("head_params", {}), **teacher.get("tuned", {}), "memory": self.memory,
+                  "layout": backbone.token_layout(spec)}
         head = make_head(teacher["head"], random_state=seed, **params).fit(x, y)
         proba = np.zeros((len(pool), self.source.num_classes), dtype=np.float32)
         proba[:, np.asarray(head.classes_, dtype=np.int64)] = head.predict_proba(pool_f)

@@ -160,7 +160,7 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
 
     def fit(keep: np.ndarray, drop: np.ndarray = np.empty(0, dtype=np.int64)):
         """The head fitted on the labeled images ``labeled[keep]`` (and the pool without ``labeled[drop]``)."""
-        model = make_head(method["head"], random_state=seed, **method["params"])
+        model = make_head(method["head"], random_state=seed, layout=backbone.token_layout(spec), **method["params"])
         if pool_f is None:
             return model.fit(labeled_f[keep], y_all[labeled[keep]])
         rows = np.setdiff1d(np.arange(len(pool)), np.searchsorted(pool, labeled[drop]))

@@ -22,9 +22,10 @@ HEAD_DEFAULTS = {"scaling": "feature"}  # head settings a method's name leaves o
 STUDENT_DEFAULTS = StudentConfig().spec()  # a student's budget that its method's name leaves out
 DATA_USES = ("labeled", "pool", "test")  # what a row's head fitted on: the draw, plus the pool, plus the test images
 # The order that breaks ties on validation: the simpler head wins. Linear models first (logreg, the convex default,
-# then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), and last the heads
-# that also learn from the unlabeled pool (more moving parts, and a model folder that holds the pool).
-SIMPLEST_FIRST = ("logreg", "linear", "knn", "mlp", "umap", "selftrain", "propagate")
+# then the SGD linear probe), then k-NN (no training, but it keeps every row), the MLP (nonlinear), the attention head
+# (a transformer over tokens), and last the heads that also learn from the unlabeled pool (more moving parts, and a
+# model folder that holds the pool).
+SIMPLEST_FIRST = ("logreg", "linear", "knn", "mlp", "attention", "umap", "selftrain", "propagate")
 
 
 REQUIRED = ("dataset", "backbone", "checkpoint", "spec", "head", "shots", "seed", "val_accuracy", "n_val", "eval_id")

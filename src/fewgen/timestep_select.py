@@ -135,7 +135,7 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
             for seed in draws.labeled:
                 for head_name in cfg.heads:
                     t0 = time.perf_counter()
-                    score = draws.score(x, seed, head_name, x_pool, memory=memory)
+                    score = draws.score(x, seed, head_name, x_pool, memory=memory, layout=backbone.token_layout(spec))
                     group.append(make_row(
                         stage="select", dataset=source.name, backbone=backbone.name, checkpoint=checkpoint,
                         spec=spec.to_dict(), head=head_name, head_params={}, shots=cfg.shots, seed=seed,

@@ -336,3 +336,24 @@ def test_students_run_on_every_draw_beside_the_heads(tiny_run, capsys):
     assert len(students) == 2 * 2 * 2
     assert {row["data"] for row in students} == {"pool"} and {row["teacher"] for row in students} == {"vae[part=stacked]+logreg"}
     assert all(row["student"]["steps"] == 2 and row["fit_seconds"] > 0 for row in students)
+
+
+def test_the_attention_head_reads_the_ddpms_tokens_and_is_saved_by_fit(tmp_path, capsys):
+    """evaluate --heads attention on 2x2 cells of two blocks at two timesteps, then fit --head attention: the model
+    folder holds the token layout and predicts as the fitted head does."""
+    from tests.data.test_torchvision_sources import fabricate_idx
+    from fewgen.classifier import load_classifier
+    from fewgen.fitting import fit_classifier
+
+    fabricate_idx(tmp_path / "data" / "MNIST" / "raw", n_train=200, n_test=20)  # fit keeps 16 a class for its estimate
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", "mnist", "--data-root", str(tmp_path / "data"), "--backbone", "ddpm",
+                 "-o", "preset=tiny", "--epochs", "1", "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--timesteps", "10+50", "--blocks", "up0+mid", "--pool", "2x2", "--heads",
+                 "attention", "--baselines", "", "--shots", "1", "--seeds", "1", "--val-per-class", "1", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert [(r["head"], r["n_test"]) for r in rows] == [("attention", 20)]
+    fitted = fit_classifier(run, tmp_path / "model", shots=1, head="attention")
+    assert fitted.head.layout == [[16, 4], [16, 4], [16, 4], [16, 4]]  # (channels, cells) per block and timestep
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    assert np.array_equal(load_classifier(tmp_path / "model").predict_proba(images), fitted.predict_proba(images))

@@ -117,6 +117,11 @@ class Backbone(ABC):
         """Raise :class:`FewgenError` if this backbone cannot read ``spec``."""
         self.reject_unused(spec, set())
 
+    def token_layout(self, spec: FeatureSpec) -> list[tuple[int, int]] | None:
+        """How ``spec``'s flat features cut into spatial tokens, for the attention head: one ``(channels, cells)``
+        per concatenated part, each part channel-major; None where the features have no spatial cells."""
+        return None
+
     def reject_unused(self, spec: FeatureSpec, reads: set[str]) -> None:
         """Raise if ``spec`` sets a field this backbone does not read (never ignore a request silently)."""
         unused = [k for k, v in spec.to_dict().items() if k not in reads and not (k == "pool" and v == "mean")]

@@ -325,6 +325,14 @@ class DDPMBackbone(TorchBackbone):
         widths = [block.resnets[-1].out_channels for block in unet.up_blocks] + [unet.mid_block.resnets[-1].out_channels]
         return {name: width * cells for name, width in zip(self.block_names(), widths)}
 
+    def token_layout(self, spec: FeatureSpec) -> list[tuple[int, int]]:
+        """``(channels, cells)`` per block and timestep, in :meth:`_features`' order (cells = 1 for ``pool=mean``)."""
+        layers = spec.layers or tuple(self.block_names()[:-1])
+        cells = pool_side(spec.pool) ** 2
+        dims = self.block_dims("mean")
+        timesteps = 1 if spec.combine == "mean" else len(spec.timestep or (DEFAULT_TIMESTEP,))
+        return [(dims[name], cells) for _ in range(timesteps) for name in layers]
+
     def _features(self, x: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
         """For each t: the chosen blocks' activations, pooled, concatenated over blocks, and averaged over the
         spec's ``noise_draws`` (t = 0 has no noise: one pass) -> ``[B, sum(dims)]``; then concatenated over t

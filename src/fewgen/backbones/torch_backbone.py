@@ -2,11 +2,9 @@
 the shared Trainer, safetensors weights, and no-grad eval-mode features.
 
 Features are read in batches of exactly :data:`~fewgen.backbones.base.FEATURE_BATCH` images,
-the last one padded with black images that are then dropped: CPU kernels (oneDNN's fp32 and
-bf16 convolutions and matmuls) choose their blocking, and so the order of their sums, by the
-batch's shape, so an image's features would otherwise change in the last bits with how many
-images share the call. With one shape every image meets the same kernels, and its features
-are bit-identical whatever its batch, position or neighbours (tests/backbones/test_backbones.py).
+the last one padded with black images that are then dropped (:mod:`fewgen.batching`): CPU
+kernels choose their blocking by the batch's shape, and with one shape an image's features are
+bit-identical whatever its batch, position or neighbours (tests/backbones/test_backbones.py).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from safetensors.torch import load_file
 
 from fewgen.atomic import save_tensors
 from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec
+from fewgen.batching import in_fixed_batches
 from fewgen.data.files import ImageFiles, as_dataset, default_workers
 from fewgen.errors import FewgenError
 from fewgen.train import TrainConfig, Trainer, inference_autocast, inference_device, resolved_precision
@@ -77,14 +76,12 @@ class TorchBackbone(Backbone):
             )
         self.check_spec(spec)
         _, device = self.placed_model_and_device()
-        chunks = []
-        for start in range(0, max(len(x), 1), FEATURE_BATCH):
-            batch = x[start : start + FEATURE_BATCH]
-            n = len(batch)
-            padded = torch.cat([batch, batch.new_zeros((FEATURE_BATCH - n, *batch.shape[1:]))])  # [FEATURE_BATCH, C, H, W]
+
+        def read(padded: torch.Tensor) -> torch.Tensor:  # [FEATURE_BATCH, C, H, W] -> [FEATURE_BATCH, D]
             with inference_autocast(self.precision, device):
-                chunks.append(self._features(padded.to(device), spec).float().cpu()[:n])
-        return torch.cat(chunks)
+                return self._features(padded.to(device), spec).float().cpu()
+
+        return in_fixed_batches(read, x, FEATURE_BATCH)
 
     def _save_weights(self, directory: Path) -> None:
         weights = {k: v.cpu() for k, v in self.model.state_dict().items()}

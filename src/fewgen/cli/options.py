@@ -109,7 +109,8 @@ DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the datas
 Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
 Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
-Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn "
+Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn, "
+                                          "attention (seed 004's transformer over the ddpm's spatial tokens: give --pool KxK) "
                                           "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
                                           "unlabeled pool: the train split minus the validation draw).")]
 Baselines = Annotated[str, typer.Option(help="Baselines on the same draws, comma-separated: " + "; ".join(

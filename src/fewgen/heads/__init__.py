@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fewgen.errors import FewgenError
+from fewgen.heads.attention import AttentionHead
 from fewgen.heads.knn import KNNHead
 from fewgen.heads.linear import LinearHead
 from fewgen.heads.logreg import LogRegHead
@@ -13,7 +14,7 @@ from fewgen.heads.selftrain import SelfTrainHead
 from fewgen.heads.umap import UMAPHead
 from fewgen.results import SIMPLEST_FIRST, simplicity  # the tie-break order, kept with the rows it ranks
 
-HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead,
+HEADS = {"linear": LinearHead, "mlp": MLPHead, "logreg": LogRegHead, "knn": KNNHead, "attention": AttentionHead,
          "umap": UMAPHead, "selftrain": SelfTrainHead, "propagate": PropagateHead}
 
 
@@ -22,15 +23,18 @@ def uses_pool(name: str) -> bool:
     return getattr(HEADS[name], "uses_pool", False)
 
 
-def make_head(name: str, random_state: int = 0, memory: PoolMemory | None = None, **params):
+def make_head(name: str, random_state: int = 0, memory: PoolMemory | None = None, layout=None, **params):
     """A fresh head by name, seeded with ``random_state``, with optional hyperparameters; ``memory`` (the cache of
-    label-free steps) goes to the heads that learn from the pool and is ignored by the others."""
+    label-free steps) goes to the heads that learn from the pool, and ``layout`` (the features' token layout,
+    :meth:`fewgen.backbones.base.Backbone.token_layout`) to the heads that read tokens; the others ignore them."""
     if name not in HEADS:
         raise FewgenError(f"unknown head '{name}'; use one of: {', '.join(HEADS)}")
     if memory is not None and uses_pool(name):
         params["memory"] = memory
+    if layout is not None and getattr(HEADS[name], "needs_layout", False):
+        params["layout"] = [list(part) for part in layout]
     return HEADS[name](random_state=random_state, **params)
 
 
-__all__ = ["HEADS", "SIMPLEST_FIRST", "simplicity", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
+__all__ = ["HEADS", "SIMPLEST_FIRST", "simplicity", "AttentionHead", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
            "UMAPHead", "make_head", "uses_pool"]

@@ -25,6 +25,7 @@ from torch import nn
 from fewgen import __version__
 from fewgen.atomic import atomic_folder, save_tensors, write_json
 from fewgen.backbones.base import FEATURE_BATCH, Backbone, FeatureSpec, get_backbone_class
+from fewgen.batching import in_fixed_batches
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
 from fewgen.image_classifier import ImageClassifier
@@ -75,11 +76,9 @@ class StudentClassifier(ImageClassifier):
         """``[B, C]`` probabilities of uint8 images ``[B, C, H, W]`` (columns: every class name), batch-independent."""
         proba = np.zeros((len(batch), len(self.class_names)))
         columns = np.asarray(self.described["classes"], dtype=np.int64)
-        for start in range(0, len(batch), FEATURE_BATCH):
-            part = batch[start : start + FEATURE_BATCH]
-            padded = torch.cat([part, part.new_zeros((FEATURE_BATCH - len(part), *part.shape[1:]))])
-            logits = self.network(padded).float()[: len(part)]
-            proba[start : start + len(part), columns] = torch.softmax(logits, dim=1).double().numpy()
+        if len(batch):
+            logits = in_fixed_batches(lambda padded: self.network(padded).float(), batch, FEATURE_BATCH)
+            proba[:, columns] = torch.softmax(logits, dim=1).double().numpy()
         return proba
 
     def proba_of_split(self, images) -> np.ndarray:
