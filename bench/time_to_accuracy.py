@@ -10,6 +10,10 @@ chunk's selection. On a bare GPU machine:
     python bench/time_to_accuracy.py --data fashion-mnist --preset base --epochs 2,4,6 --precision bf16 \
         --compile --channels-last --run runs/gpu-ddpm --shots 1,2,4,8,16 --seeds 5
 
+Recipes (issue 24) at equal wall-clock: the same command with `-o prediction=v -o loss_weight=min_snr ...` (each a
+`fewgen backbones` option), a run folder each, and `--select-shots 4,16` for the curve at k = 4 and 16; `--no-final`
+stops after the validation curve, so that the recipe is chosen before any test image is read.
+
 On the CPU it runs with tiny settings, as a smoke test of the protocol:
 `python bench/time_to_accuracy.py --data digits --preset tiny --epochs 1,2 --select-shots 2 --seeds 2`.
 """
@@ -49,27 +53,33 @@ def main() -> None:
     parser.add_argument("--select-shots", default="16")
     parser.add_argument("--shots", default="1,2,4,8,16")
     parser.add_argument("--seeds", default="5")
+    parser.add_argument("-o", "--option", action="append", default=[], help="a ddpm recipe option KEY=VALUE (repeatable)")
+    parser.add_argument("--no-final", action="store_true", help="stop after the validation curve (no test split read)")
     args = parser.parse_args()
     flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
     print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", flush=True)
     extra = ["--compile"] * args.compile + ["--channels-last"] * args.channels_last
-    select = ["select", str(args.run), "--timesteps", args.timesteps, "--blocks", args.blocks, "--heads", "logreg",
-              "--shots", args.select_shots, "--seeds", args.seeds, "--pool", "2x2", "--no-progress"]
-    print("| epochs | pretrain s (cumulative) | train images/s | best validation accuracy | chosen | select s |")
-    print("|---|---|---|---|---|---|", flush=True)
+    options = [part for pair in args.option for part in ("-o", pair)]
+    print("recipe:", " ".join(args.option) or "the defaults")
+    print("| epochs | pretrain s (cumulative) | train images/s | k | best validation accuracy | chosen | select s |")
+    print("|---|---|---|---|---|---|---|", flush=True)
     pretrain_seconds = 0.0
     for i, epochs in enumerate(args.epochs.split(",")):
         fewgen("pretrain", "--run", str(args.run), "--data", args.data, "--backbone", "ddpm", "-o", f"preset={args.preset}",
-               "--epochs", epochs, "--batch-size", args.batch_size, "--lr", args.lr, "--precision", args.precision,
-               "--no-progress", *extra, *(["--resume"] if i else []))
+               *options, "--epochs", epochs, "--batch-size", args.batch_size, "--lr", args.lr,
+               "--precision", args.precision, "--no-progress", *extra, *(["--resume"] if i else []))
         history = json.loads((args.run / "config.json").read_text())["pretrain"]
         pretrain_seconds += history["seconds"]  # this chunk's training time (the run's summary covers one invocation)
         images = (history["steps"] - (history.get("resumed_from_step") or 0)) * int(args.batch_size)
-        select_s, _ = fewgen(*select)
-        chosen = json.loads((args.run / "selection.json").read_text())
-        label = f"{'+'.join(chosen['spec']['layers'])} t={chosen['spec']['timestep'][0]}"
-        print(f"| {epochs} | {pretrain_seconds:.0f} | {images / history['seconds']:.0f} | {100 * chosen['val_accuracy']:.1f} "
-              f"± {100 * chosen['val_ci']:.1f} | {label} | {select_s:.0f} |", flush=True)
+        for shots in args.select_shots.split(","):  # the last one's selection stays in selection.json
+            select_s, _ = fewgen("select", str(args.run), "--timesteps", args.timesteps, "--blocks", args.blocks,
+                                 "--heads", "logreg", "--shots", shots, "--seeds", args.seeds, "--pool", "2x2", "--no-progress")
+            chosen = json.loads((args.run / "selection.json").read_text())
+            label = f"{'+'.join(chosen['spec']['layers'])} t={chosen['spec']['timestep'][0]}"
+            print(f"| {epochs} | {pretrain_seconds:.0f} | {images / history['seconds']:.0f} | {shots} | "
+                  f"{100 * chosen['val_accuracy']:.1f} ± {100 * chosen['val_ci']:.1f} | {label} | {select_s:.0f} |", flush=True)
+    if args.no_final:
+        return
     evaluate_s, out = fewgen("evaluate", str(args.run), "--shots", args.shots, "--seeds", args.seeds,  # select's spec
                              "--heads", "logreg,selftrain,propagate", "--baselines", "pixels", "--no-progress")
     print(f"\nevaluate with the last selection ({evaluate_s:.0f} s):\n{out}")
