@@ -36,7 +36,7 @@ def test_a_students_name_shows_the_budget_that_is_not_the_default():
     budget = StudentConfig().spec()
     row = {"backbone": "ddpm", "head": "student-small", "spec": {}, "student": budget}
     assert method_name(row) == "ddpm+student-small"
-    assert method_name({**row, "student": {**budget, "steps": 1000, "rounds": 2}}) == "ddpm+student-small(rounds=2,steps=1000)"
+    assert method_name({**row, "student": {**budget, "steps": 7, "rounds": 2}}) == "ddpm+student-small(rounds=2,steps=7)"
 
 
 def test_every_row_is_built_from_known_fields():

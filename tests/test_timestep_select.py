@@ -123,7 +123,7 @@ def test_select_scores_pool_heads_without_the_validation_images(digits, tmp_path
     cfg = dataclasses.replace(FAST, timesteps=(100,), heads=("logreg", "propagate"), blocks=(("up0",),))
     original = select_module.make_head
     monkeypatch.setattr(select_module, "make_head",
-                        lambda name, **kw: Recording(**kw) if name == "propagate" else original(name, **kw))
+                        lambda name, layout=None, **kw: Recording(**kw) if name == "propagate" else original(name, **kw))
     chosen = run_selection(tmp_path, DDPMBackbone(DDPMConfig(preset="tiny"), digits.image_shape), "ckpt", digits, cfg)
     val = validation_draw(digits.train.labels, 4, digits.class_names)
     assert fitted and all(len(X) == len(digits.train) - len(val) and (y != -1).sum() == 20 for X, y in fitted)
