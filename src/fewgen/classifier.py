@@ -80,10 +80,14 @@ class Classifier(ImageClassifier):
 
         The head is asked one row at a time (``[1, D]``): BLAS matrix products (OpenBLAS, MKL, torch's) block
         their sums by the matrix's shape and a row's position in it, so a row's probabilities would otherwise
-        change in the last bits with the rows beside it. One shape for every row makes them bit-identical."""
+        change in the last bits with the rows beside it. One shape for every row makes them bit-identical. A head
+        that runs its network in fixed batches itself (``fixed_batches``, the attention head) is asked once."""
         proba = np.zeros((len(features), len(self.class_names)))
         if len(features):
-            rows = [self.head.predict_proba(features[i : i + 1]) for i in range(len(features))]  # each [1, C_head]
+            if getattr(self.head, "fixed_batches", False):
+                rows = [self.head.predict_proba(features)]
+            else:
+                rows = [self.head.predict_proba(features[i : i + 1]) for i in range(len(features))]  # each [1, C_head]
             proba[:, np.asarray(self.head.classes_, dtype=np.int64)] = np.concatenate(rows)
         return proba
 

@@ -356,4 +356,7 @@ def test_the_attention_head_reads_the_ddpms_tokens_and_is_saved_by_fit(tmp_path,
     fitted = fit_classifier(run, tmp_path / "model", shots=1, head="attention")
     assert fitted.head.layout == [[16, 4], [16, 4], [16, 4], [16, 4]]  # (channels, cells) per block and timestep
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
-    assert np.array_equal(load_classifier(tmp_path / "model").predict_proba(images), fitted.predict_proba(images))
+    loaded = load_classifier(tmp_path / "model")
+    assert np.array_equal(loaded.predict_proba(images), fitted.predict_proba(images))
+    one_by_one = np.concatenate([loaded.predict_proba(images[i : i + 1]) for i in range(len(images))])
+    assert np.array_equal(one_by_one, loaded.predict_proba(images))  # asked once, in fixed batches: the same answers

@@ -58,6 +58,7 @@ class AttentionHead(TorchHead):
     """Standardise -> tokens (``layout``) -> CLS + ``depth`` pre-LN transformer blocks -> Linear; Adam, full batch."""
 
     needs_layout = True  # make_head gives it the backbone's token layout
+    fixed_batches = True  # predict_proba runs in batches of HEAD_BATCH rows: a row's answer is not its batch's
 
     def __init__(self, layout=None, width: int = 64, heads: int = 4, depth: int = 2, max_iter: int = 200,
                  lr: float = 1e-3, weight_decay: float = 1e-2, scaling: str = "feature", random_state=0):
