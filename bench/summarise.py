@@ -32,8 +32,9 @@ print()
 print("validation accuracy (the only score that choices read: teachers, students' settings, heads):")
 print(format_table(rows, "val_accuracy"))
 print()
-if format_chosen_per_k(rows):
-    print(format_chosen_per_k(rows))
+chosen_per_k = format_chosen_per_k(rows)  # empty unless students ran
+if chosen_per_k:
+    print(chosen_per_k)
     print()
 best = set(best_per_backbone(rows).values())
 print("best method per backbone (chosen on validation):")

@@ -191,6 +191,7 @@ class Evaluation(DrawRows):
             by_fold = {}  # fold -> (validation features, pool features or None): one fold at a time
             extract_s = time.perf_counter() - started  # 0 when every array came from the cache
             scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
+            layout = backbone.token_layout(spec)  # how a head that reads tokens cuts this spec's features
             for (shots, seed), idx in tqdm(self.draws.by_fold(), desc=f"{backbone.name} {spec.label()}",
                                            disable=bar_disabled(self.cfg.progress), leave=False):
                 fold = self.draws.fold_of[(shots, seed)]
@@ -209,7 +210,7 @@ class Evaluation(DrawRows):
                         x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
                     use = self._data_use(head_name)
                     for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
-                        params = {**head_params, **tuned, "memory": self.memory, "layout": backbone.token_layout(spec)}
+                        params = {**head_params, **tuned, "memory": self.memory, "layout": layout}
                         label_free_s = self.memory.seconds
                         row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
                         label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
