@@ -12,7 +12,8 @@ chunk's selection. On a bare GPU machine:
 
 Recipes (issue 24) at equal wall-clock: the same command with `-o prediction=v -o loss_weight=min_snr ...` (each a
 `fewgen backbones` option), a run folder each, and `--select-shots 4,16` for the curve at k = 4 and 16; `--no-final`
-stops after the validation curve, so that the recipe is chosen before any test image is read.
+stops after the validation curve, so that the recipe is chosen before any test image is read. `fewgen report RUN1
+RUN2 ...` draws the curves of several runs on one plot (each run's config records its chunks: `pretrain_chunks`).
 
 On the CPU it runs with tiny settings, as a smoke test of the protocol:
 `python bench/time_to_accuracy.py --data digits --preset tiny --epochs 1,2 --select-shots 2 --seeds 2`.
@@ -63,13 +64,13 @@ def main() -> None:
     print("recipe:", " ".join(args.option) or "the defaults")
     print("| epochs | pretrain s (cumulative) | train images/s | k | best validation accuracy | chosen | select s |")
     print("|---|---|---|---|---|---|---|", flush=True)
-    pretrain_seconds = 0.0
     for i, epochs in enumerate(args.epochs.split(",")):
         fewgen("pretrain", "--run", str(args.run), "--data", args.data, "--backbone", "ddpm", "-o", f"preset={args.preset}",
                *options, "--epochs", epochs, "--batch-size", args.batch_size, "--lr", args.lr,
                "--precision", args.precision, "--no-progress", *extra, *(["--resume"] if i else []))
-        history = json.loads((args.run / "config.json").read_text())["pretrain"]
-        pretrain_seconds += history["seconds"]  # this chunk's training time (the run's summary covers one invocation)
+        config = json.loads((args.run / "config.json").read_text())
+        history = config["pretrain"]  # this invocation's summary
+        pretrain_seconds = config["pretrain_chunks"][-1]["seconds"]  # training time summed over the chunks so far
         images = (history["steps"] - (history.get("resumed_from_step") or 0)) * int(args.batch_size)
         for shots in args.select_shots.split(","):  # the last one's selection stays in selection.json
             select_s, _ = fewgen("select", str(args.run), "--timesteps", args.timesteps, "--blocks", args.blocks,

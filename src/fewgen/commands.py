@@ -41,6 +41,19 @@ def machine() -> dict:
             "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 
+def pretrain_chunks(config: dict) -> list[dict]:
+    """The run's pretraining so far, one entry per ``fewgen pretrain`` invocation (the first, then each ``--resume``):
+    the checkpoint it left, its total steps and epochs, and the training seconds summed over the invocations up to it,
+    which is the time axis of the report's time-to-accuracy curve. A run written before this record began counts its
+    last invocation only. The part of a killed invocation before the kill is not counted: its time is lost with it."""
+    if "pretrain_chunks" in config:
+        return list(config["pretrain_chunks"])
+    last = config.get("pretrain")
+    if not last or not config.get("checkpoint"):
+        return []
+    return [{"checkpoint": config["checkpoint"], "steps": last["steps"], "epochs": last.get("epochs"), "seconds": last["seconds"]}]
+
+
 def originals_beside_reconstructions(model, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` -> ``[2N, C, H, W]``: rows of ``per_row`` originals, each followed by a row of their reconstructions."""
     recon = model.reconstruct(images)
@@ -77,8 +90,10 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     config = config_from_options(cls.Config, options)
     if (run_dir / BACKBONE_DIR).exists() and not resume:
         raise FewgenError(f"{run_dir} already holds a pretrained backbone; choose a new --run folder")
+    chunks: list[dict] = []
     if resume:
         previous = read_run_config(run_dir)
+        chunks = pretrain_chunks(previous)
         if previous["backbone"] != backbone or previous["dataset"] != dataset:
             raise FewgenError(f"--resume: {run_dir} was started with {previous['backbone']} on {previous['dataset']}; "
                               "pass the same --backbone and --data")
@@ -95,7 +110,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         "dataset": dataset, **source_options_record(source_options), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
         "n_skipped": len(source.notes.get("skipped_unlabeled", [])),
-        "command": sys.argv, "fewgen_version": __version__, "machine": machine(),
+        "command": sys.argv, "fewgen_version": __version__, "machine": machine(), "pretrain_chunks": chunks,
     }
     main = is_main_process()
     if main:
@@ -104,7 +119,10 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     if not main:
         return None
     model.save(run_dir / BACKBONE_DIR)
-    run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint_hash(run_dir / BACKBONE_DIR))
+    checkpoint = checkpoint_hash(run_dir / BACKBONE_DIR)
+    seconds = (chunks[-1]["seconds"] if chunks else 0.0) + summary["seconds"]
+    run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint, pretrain_chunks=[
+        *chunks, {"checkpoint": checkpoint, "steps": summary["steps"], "epochs": summary["epochs"], "seconds": seconds}])
     try:
         save_sample_grid(model.sample(64), run_dir / "samples.png")
         run_config["samples"] = "samples.png"

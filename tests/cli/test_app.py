@@ -202,6 +202,9 @@ def test_resume_continues_a_run(tmp_path, capsys):
     assert config["pretrain"]["steps"] == 2 * (1297 // 128) and config["status"] == "pretrained"
     assert config["pretrain"]["resumed_from_step"] == 1297 // 128  # from the checkpoint, not a fresh start of 2 epochs
     assert f"(resumed at step {1297 // 128})" in capsys.readouterr().out
+    first, second = config["pretrain_chunks"]  # the killed invocation's record survived its own rewrite of config.json
+    assert (first["steps"], second["steps"], second["checkpoint"]) == (1297 // 128, 2 * (1297 // 128), config["checkpoint"])
+    assert second["seconds"] == first["seconds"] + config["pretrain"]["seconds"]  # training time summed over the chunks
 
 
 def test_unknown_option_is_a_usage_error(capsys):

@@ -143,3 +143,22 @@ def test_the_page_renders_in_headless_chromium(demo_run, tmp_path):
     assert not_white.mean() > 0.05  # text, curves, tables and scatter plots, not an empty page
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # the coloured figures rendered
     assert not_white[:800].mean() > 0.05  # the curves are near the top, not pushed down by something broken
+
+
+def test_runs_pretrained_in_chunks_get_their_validation_curve_against_minutes(tmp_path):
+    runs = []
+    for name, values in (("epsilon", [0.6, 0.7]), ("v", [0.65, 0.8])):
+        run = tmp_path / name
+        run.mkdir()
+        chunks = [{"checkpoint": f"{name}{i}", "steps": 10 * (i + 1), "epochs": i + 1, "seconds": 600.0 * (i + 1)} for i in range(2)]
+        (run / "config.json").write_text(json.dumps({"dataset": "digits", "backbone": "ddpm", "checkpoint": f"{name}1",
+                                                     "pretrain_chunks": chunks}))
+        rows = [{"stage": "select", "dataset": "digits", "backbone": "ddpm", "checkpoint": f"{name}{i}", "head": "logreg",
+                 "spec": {"layers": ["up0"], "timestep": [50]}, "head_params": {}, "shots": 4, "seed": seed,
+                 "accuracy": None, "val_accuracy": value + 0.01 * seed} for i, value in enumerate(values) for seed in range(2)]
+        (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        runs.append(str(run))
+    assert main(["report", *runs, "--out", str(tmp_path / "out"), "--no-umap"]) == 0
+    text = (tmp_path / "out" / "report.html").read_text()
+    assert "Validation accuracy vs pretraining time" in text and (tmp_path / "out" / "time-to-accuracy-digits.png").is_file()
+    assert "epsilon, k=4: 70.5% after 20 min; v, k=4: 80.5% after 20 min" in text

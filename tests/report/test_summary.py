@@ -4,7 +4,7 @@ import numpy as np
 
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import (best_by_validation, best_per_backbone, crossover, format_crossover, format_paired, format_table,
-                                   paired_differences, summarise)
+                                   paired_differences, summarise, time_to_accuracy)
 
 
 def row(backbone, head, shots, seed, acc, val, params=None):
@@ -119,3 +119,18 @@ def test_the_choice_between_heads_and_students_is_made_per_k_on_validation_only(
     table = format_table(rows)
     assert "chosen per k on validation among the heads and students" in table and "k=16 vae[part=stacked]+student-small 90.0 → 70.0" in table
     assert "chosen per k" not in format_table(ROWS)  # only where students ran
+
+
+def test_time_to_accuracy_is_the_best_validation_spec_of_each_chunk_per_k():
+    def select(checkpoint, t, shots, values):
+        return [{"stage": "select", "checkpoint": checkpoint, "spec": {"layers": ["up0"], "timestep": [t]}, "head": "logreg",
+                 "shots": shots, "seed": seed, "accuracy": None, "val_accuracy": v} for seed, v in enumerate(values)]
+
+    rows = [*select("a", 50, 4, [0.5, 0.6]), *select("a", 100, 4, [0.7, 0.7]), *select("a", 50, 16, [0.8, 0.8]),
+            *select("b", 50, 4, [0.9, 0.9]), *select("old", 50, 4, [1.0, 1.0]),  # "old": no chunk left that checkpoint
+            {**select("b", 100, 4, [1.0])[0], "stage": "evaluate"}]  # evaluate rows are not validation sweeps
+    chunks = [{"checkpoint": "a", "epochs": 1, "seconds": 60.0}, {"checkpoint": "b", "epochs": 2, "seconds": 180.0}]
+    curves = time_to_accuracy(chunks, rows)
+    assert list(curves) == [4, 16]
+    assert [(minutes, epochs, round(mean, 6), n) for minutes, epochs, mean, _, n in curves[4]] == [(1.0, 1, 0.7, 2), (3.0, 2, 0.9, 2)]
+    assert [(minutes, round(mean, 6)) for minutes, _, mean, _, _ in curves[16]] == [(1.0, 0.8)]

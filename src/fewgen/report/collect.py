@@ -34,9 +34,15 @@ class RunRecord:
     name: str
     config: dict
     rows: list[dict]  # evaluation rows (stage evaluate), as written
-    sweep_rows: list[dict]  # `fewgen select` rows (validation only)
+    sweep_rows: list[dict]  # `fewgen select` rows (validation only) of the run's checkpoint
     selection: dict | None
     images: dict[str, Path] = field(default_factory=dict)  # "samples" / "reconstructions" -> PNG
+    chunk_rows: list[dict] = field(default_factory=list)  # `fewgen select` rows of every checkpoint in pretrain_chunks
+
+    @property
+    def chunks(self) -> list[dict]:
+        """The run's pretraining chunks (checkpoint, steps, epochs, cumulative seconds), oldest first."""
+        return self.config.get("pretrain_chunks", [])
 
     @property
     def dataset(self) -> str:
@@ -70,12 +76,14 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     selection = _read_json(path / SELECTION_FILE) if (path / SELECTION_FILE).is_file() else None
     if selection is not None and selection.get("checkpoint") != config.get("checkpoint"):
         selection = None  # made for an earlier checkpoint of this folder
+    chunk_checkpoints = {chunk["checkpoint"] for chunk in config.get("pretrain_chunks", [])}
     images = {key: path / config[key] for key in ("samples", "reconstructions") if config.get(key) and (path / config[key]).is_file()}
     return RunRecord(
         path=path, name=name or path.name, config=config,
         rows=[r for r in rows if stage(r) == "evaluate"],
         sweep_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") == config.get("checkpoint")],
         selection=selection, images=images,
+        chunk_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") in chunk_checkpoints],
     )
 
 

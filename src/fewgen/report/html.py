@@ -20,7 +20,8 @@ from fewgen.atomic import write_text
 from fewgen.feature_spec import FeatureSpec
 from fewgen.results import BASELINES
 from fewgen.report.collect import RunRecord, pooled_rows, read_runs
-from fewgen.report.sections import Figure, backbones_then_baselines, dataset_section, image_figures, sweep_figure, umap_figures
+from fewgen.report.sections import (Figure, backbones_then_baselines, dataset_section, image_figures, sweep_figure,
+                                    time_to_accuracy_figures, umap_figures)
 from fewgen.report.summary import best_per_backbone
 
 REPORT_FILE = "report.html"
@@ -89,6 +90,7 @@ def build_report(run_paths: list[Path], out: Path, umap_points: int = 2000, umap
         "title": "fewgen report: " + ", ".join(run.name for run in runs),
         "generated": time.strftime("%Y-%m-%d %H:%M"), "version": __version__,
         "datasets": datasets, "sweeps": [sweep_figure(run, out) for run in runs], "umaps": umaps,
+        "progress": time_to_accuracy_figures(runs, out),
         "images": [{"run": run.name, "content": image_figures(run, out)} for run in runs],
         "provenance": [provenance(run) for run in runs], "missing": missing,
     }

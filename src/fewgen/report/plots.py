@@ -93,3 +93,18 @@ def plot_timestep_sweep(rows: list[dict], path: Path, selection: dict, title: st
     ax.set_xlabel("diffusion timestep t (0 = clean image)")
     ax.set_ylabel(f"validation accuracy (%), head={selection['head']}")
     return _finish(fig, ax, title or "validation accuracy vs timestep (mean, 95% CI band)", path)
+
+
+def plot_time_to_accuracy(curves: dict[str, list[tuple[float, float, float]]], path: Path, title: str = "") -> Path:
+    """Validation accuracy against pretraining minutes, one line per ``label`` (a run and a k) of
+    ``(minutes, mean, ci_half_width)`` points, with 95% CI bands: the issue-24 comparison of diffusion recipes at
+    equal CPU time. Validation only."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    for i, (label, points) in enumerate(curves.items()):
+        minutes, mean, half = zip(*points)
+        _line_with_band(ax, list(minutes), [100 * m for m in mean], [100 * h for h in half], label,
+                        color=colours(i % colours.N))
+    ax.set_xlabel("pretraining time (minutes of training, summed over the chunks)")
+    ax.set_ylabel("best validation accuracy (%)")
+    return _finish(fig, ax, title or "validation accuracy vs pretraining time (mean, 95% CI band)", path)

@@ -21,8 +21,8 @@ from fewgen.feature_spec import FeatureSpec
 from fewgen.results import BASELINES, head_label, method_name
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
-from fewgen.report.plots import plot_accuracy_vs_labels, plot_timestep_sweep
-from fewgen.report.summary import best_per_backbone, cglo_method, crossover, data_use, paired_table, summarise
+from fewgen.report.plots import plot_accuracy_vs_labels, plot_time_to_accuracy, plot_timestep_sweep
+from fewgen.report.summary import best_per_backbone, cglo_method, crossover, data_use, paired_table, summarise, time_to_accuracy
 from fewgen.stats import ci_excludes_zero
 
 
@@ -198,6 +198,27 @@ def sweep_figure(run: RunRecord, out: Path) -> Figure | str:
                         f"The chosen setting, {spec.label()} with the {run.selection['head']} head, is starred.",
                   f"Chosen on the validation draw: {spec.label()}, head {run.selection['head']}, "
                   f"{100 * run.selection['val_accuracy']:.1f} ± {100 * run.selection['val_ci']:.1f}% (validation).")
+
+
+def time_to_accuracy_figures(runs: list[RunRecord], out: Path) -> list[Figure]:
+    """Per dataset, the best validation accuracy after each pretraining chunk against the minutes of pretraining, one
+    line per run and k: recipes compared at equal CPU time (``bench/time_to_accuracy.py`` pretrains in chunks and
+    runs ``fewgen select`` after each). Only runs with at least two scored chunks have a curve."""
+    figures = []
+    for dataset in dict.fromkeys(run.dataset for run in runs):
+        curves = {f"{run.name}, k={shots}": [(minutes, mean, half) for minutes, _, mean, half, _ in points]
+                  for run in runs if run.dataset == dataset
+                  for shots, points in time_to_accuracy(run.chunks, run.chunk_rows).items() if len(points) > 1}
+        if not curves:
+            continue
+        file = plot_time_to_accuracy(curves, out / f"time-to-accuracy-{safe_name(dataset)}.png",
+                                     title=f"{dataset}: validation accuracy vs pretraining time")
+        last = "; ".join(f"{label}: {100 * points[-1][1]:.1f}% after {points[-1][0]:.0f} min" for label, points in curves.items())
+        figures.append(Figure(file, f"Line chart for {dataset}: the best validation accuracy that fewgen select found "
+                                    f"after each chunk of pretraining, against the minutes of pretraining, one line per "
+                                    f"run and k ({', '.join(curves)}), with 95% bands.",
+                              f"Validation only (the test split is not read). Last points: {last}."))
+    return figures
 
 
 def image_figures(run: RunRecord, out: Path) -> list[Figure] | str:

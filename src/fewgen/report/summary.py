@@ -257,3 +257,19 @@ def sweep_table(rows: list[dict]) -> dict[tuple[tuple[str, ...], int, str], tupl
             key = (tuple(row["spec"]["layers"]), row["spec"]["timestep"][0], row["head"])
             scores.setdefault(key, []).append(row["val_accuracy"])
     return {key: (*mean_ci(values), len(values)) for key, values in scores.items()}
+
+
+def time_to_accuracy(chunks: list[dict], rows: list[dict]) -> dict[int, list[tuple[float, int, float, float, int]]]:
+    """``{shots: [(pretrain minutes, epochs, mean, ci_half_width, n_seeds)]}``: after each pretraining chunk (the run
+    config's ``pretrain_chunks``), the best validation accuracy that ``fewgen select`` found on that chunk's
+    checkpoint, per ``shots``. Validation only: ``select`` rows never read the test split."""
+    curves: dict[int, list[tuple[float, int, float, float, int]]] = defaultdict(list)
+    for chunk in chunks:
+        by_shots: dict[int, list[dict]] = defaultdict(list)
+        for row in rows:
+            if stage(row) == "select" and row.get("checkpoint") == chunk["checkpoint"]:
+                by_shots[row["shots"]].append(row)
+        for shots, group in sorted(by_shots.items()):
+            mean, half, n = max(sweep_table(group).values(), key=lambda value: value[0])
+            curves[shots].append((chunk["seconds"] / 60, chunk.get("epochs"), mean, half, n))
+    return dict(sorted(curves.items()))
