@@ -12,7 +12,8 @@ chunk's selection. On a bare GPU machine:
 
 Recipes (issue 24) at equal wall-clock: the same command with `-o prediction=v -o loss_weight=min_snr ...` (each a
 `fewgen backbones` option), a run folder each, and `--select-shots 4,16` for the curve at k = 4 and 16; `--no-final`
-stops after the validation curve, so that the recipe is chosen before any test image is read. `fewgen report RUN1
+stops after the validation curve, so that the recipe is chosen before any test image is read; `--extend
+--epochs 4,6,8` continues such a run's curve. `fewgen report RUN1
 RUN2 ...` draws the curves of several runs on one plot (each run's config records its chunks: `pretrain_chunks`).
 
 On the CPU it runs with tiny settings, as a smoke test of the protocol:
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="5")
     parser.add_argument("-o", "--option", action="append", default=[], help="a ddpm recipe option KEY=VALUE (repeatable)")
     parser.add_argument("--no-final", action="store_true", help="stop after the validation curve (no test split read)")
+    parser.add_argument("--extend", action="store_true", help="the run exists: every chunk resumes it (a longer curve)")
     args = parser.parse_args()
     flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
     print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", flush=True)
@@ -67,7 +69,7 @@ def main() -> None:
     for i, epochs in enumerate(args.epochs.split(",")):
         fewgen("pretrain", "--run", str(args.run), "--data", args.data, "--backbone", "ddpm", "-o", f"preset={args.preset}",
                *options, "--epochs", epochs, "--batch-size", args.batch_size, "--lr", args.lr,
-               "--precision", args.precision, "--no-progress", *extra, *(["--resume"] if i else []))
+               "--precision", args.precision, "--no-progress", *extra, *(["--resume"] if i or args.extend else []))
         config = json.loads((args.run / "config.json").read_text())
         history = config["pretrain"]  # this invocation's summary
         pretrain_seconds = config["pretrain_chunks"][-1]["seconds"]  # training time summed over the chunks so far
