@@ -120,9 +120,9 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         return None
     model.save(run_dir / BACKBONE_DIR)
     checkpoint = checkpoint_hash(run_dir / BACKBONE_DIR)
-    seconds = (chunks[-1]["seconds"] if chunks else 0.0) + summary["seconds"]
-    run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint, pretrain_chunks=[
-        *chunks, {"checkpoint": checkpoint, "steps": summary["steps"], "epochs": summary["epochs"], "seconds": seconds}])
+    seconds = (chunks[-1]["seconds"] if chunks else 0.0) + summary.get("seconds", 0.0)
+    chunk = {"checkpoint": checkpoint, "steps": summary.get("steps", 0), "epochs": summary.get("epochs", 0), "seconds": seconds}
+    run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint, pretrain_chunks=[*chunks, chunk])
     try:
         save_sample_grid(model.sample(64), run_dir / "samples.png")
         run_config["samples"] = "samples.png"
