@@ -1,6 +1,7 @@
 """The run folder: its layout and names, its lock, its config, and opening a pretrained run (the imports flow one way).
 
-A run folder holds ``config.json`` (dataset, backbone, settings, command, machine), ``checkpoints/``
+A run folder holds ``config.json`` (dataset, backbone, settings, command, machine, and ``pretrain_chunks``: each
+pretrain invocation's checkpoint with the training seconds summed so far), ``checkpoints/``
 (per epoch, or every ``--checkpoint-every`` steps, for ``--resume``), ``backbone/`` (the final weights and their
 config), ``features/`` (the feature cache: :mod:`fewgen.feature_files`), ``results.jsonl`` (one result row per
 line: :mod:`fewgen.results`), ``samples.png``, ``reconstructions.png`` (originals above their reconstructions),
