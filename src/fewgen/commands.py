@@ -29,15 +29,18 @@ from fewgen.report.summary import format_table
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection
 from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, open_run, read_run_config, run_lock, save_sample_grid,
                            source_options_record)
-from fewgen.train import TrainConfig, is_main_process
+from fewgen.train import TrainConfig, cpu_flags, is_main_process
 
+VECTOR_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})  # what machine() records of the CPU
 
 
 def machine() -> dict:
-    """Where a run ran, for its config.json: versions, platform, CPU count and the GPU's name if any."""
+    """Where a run ran, for its config.json: versions, platform, CPU count and the vector flags that decide its speed
+    and precision (AVX2 only: fp32; AVX512-BF16 or AMX: bf16), and the GPU's name if any."""
     cuda = torch.cuda.is_available()
     return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "cuda": cuda,
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "cpu_flags": " ".join(sorted(VECTOR_FLAGS & cpu_flags())), "cuda": cuda,
             "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 

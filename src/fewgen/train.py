@@ -106,14 +106,19 @@ def phase_loss(model: torch.nn.Module, phase: Phase, batch) -> tuple[torch.Tenso
     return model.training_loss(*batch, phase=phase.name)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags (the ``flags`` lines of ``cpuinfo``); empty where that file is not there."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split(":", 1)[1].split())
+
+
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def choose_mixed_precision(precision: str, cpu: bool = False) -> str:
