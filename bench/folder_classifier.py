@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 from PIL import Image
+
+from fewgen.cpu import vector_flags
 
 
 def make_folder(root: Path, shots: int, unlabeled: int) -> None:
@@ -61,8 +62,7 @@ def timed(argv: list[str]) -> tuple[float, str]:
 
 def machine_line() -> str:
     """The CPU flags that decide the kernels (AVX2, AVX-512, bf16) and the core count, for the record."""
-    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-    return f"cpu flags: {' '.join(sorted(flags)) or 'none of avx2/avx512'} | cores: {psutil.cpu_count()}"
+    return f"cpu flags: {vector_flags() or 'none of avx2/avx512'} | cores: {psutil.cpu_count()}"
 
 
 def pretrain_vae(data: Path, run: Path, epochs: int) -> float:

@@ -11,7 +11,6 @@ usage: python bench/lazy_pool.py [--sizes 10000,50000,200000] [--root /tmp/fewge
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 from PIL import Image
+
+from fewgen.cpu import vector_flags
 
 
 def make_folder(folder: Path, n: int) -> float:
@@ -78,8 +79,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/fewgen-lazy"))
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-    print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", "| cores:", psutil.cpu_count())
+    print("cpu flags:", vector_flags() or "none of avx2/avx512", "| cores:", psutil.cpu_count())
     print("| images | make PNGs (s) | pretrain peak PSS (MiB) | pretrain images/s | extract peak PSS (MiB) | extract images/s |")
     print("|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):

@@ -6,12 +6,11 @@ usage: python bench/pool_costs.py RUN [--part stacked] [--scaling feature]
 """
 
 import argparse
-import re
 import time
 from pathlib import Path
 
-
 from fewgen.backbones.base import FeatureSpec
+from fewgen.cpu import vector_flags
 from fewgen.data.splits import Draws
 from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
@@ -24,8 +23,7 @@ parser.add_argument("run", type=Path)
 parser.add_argument("--part", default=None)
 parser.add_argument("--scaling", default="feature")
 args = parser.parse_args()
-flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512")
+print("cpu flags:", vector_flags() or "none of avx2/avx512")
 backbone, checkpoint, source = open_run(args.run, None, None, "auto")
 spec = FeatureSpec(part=args.part) if args.part else backbone.default_specs()[0]
 draws = Draws.make(source, (1,), 1)

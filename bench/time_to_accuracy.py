@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from fewgen.cpu import vector_flags
 
 
 def fewgen(*argv: str) -> tuple[float, str]:
@@ -59,8 +60,7 @@ def main() -> None:
     parser.add_argument("--no-final", action="store_true", help="stop after the validation curve (no test split read)")
     parser.add_argument("--extend", action="store_true", help="the run exists: every chunk resumes it (a longer curve)")
     args = parser.parse_args()
-    flags = set(re.findall(r"\b(avx512\w*|avx2)\b", Path("/proc/cpuinfo").read_text()))
-    print("cpu flags:", " ".join(sorted(flags)) or "none of avx2/avx512", flush=True)
+    print("cpu flags:", vector_flags() or "none of avx2/avx512", flush=True)
     extra = ["--compile"] * args.compile + ["--channels-last"] * args.channels_last
     options = [part for pair in args.option for part in ("-o", pair)]
     print("recipe:", " ".join(args.option) or "the defaults")

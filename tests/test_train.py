@@ -16,7 +16,7 @@ from torch import nn
 
 from fewgen.errors import FewgenError
 from fewgen.data.order import ShardedBatches, derived_seed
-from fewgen.train import Phase, TrainConfig, Trainer, choose_mixed_precision, cpu_flags
+from fewgen.train import Phase, TrainConfig, Trainer, choose_mixed_precision
 
 
 class Regressor(nn.Module):
@@ -91,14 +91,6 @@ def test_precision_choice():
             assert choose_mixed_precision("auto", cpu=True) == ("bf16" if cpu_bf16 else "no")
     with pytest.raises(FewgenError, match="--precision"):
         choose_mixed_precision("fp8")
-
-
-def test_cpu_flags_are_the_flags_lines_words(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nmodel name\t: avx512_bf16 in a name is no flag\n"
-                    "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16\nprocessor\t: 1\nflags\t\t: fpu sse2 avx2\n")
-    assert cpu_flags(str(info)) == {"fpu", "sse2", "avx2", "avx512f", "avx512_bf16"}
-    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
 
 
 class TwoPhase(nn.Module):

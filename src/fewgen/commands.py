@@ -21,6 +21,7 @@ from fewgen.atomic import write_json, write_text
 from fewgen.backbones import checkpoint_hash, get_backbone_class
 from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.backbones.torch_backbone import TorchBackbone
+from fewgen.cpu import vector_flags
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig, Evaluation, check_students_backbone
@@ -29,18 +30,16 @@ from fewgen.report.summary import format_table
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection
 from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, open_run, read_run_config, run_lock, save_sample_grid,
                            source_options_record)
-from fewgen.train import TrainConfig, cpu_flags, is_main_process
-
-VECTOR_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})  # what machine() records of the CPU
+from fewgen.train import TrainConfig, is_main_process
 
 
 def machine() -> dict:
     """Where a run ran, for its config.json: versions, platform, CPU count and the vector flags that decide its speed
-    and precision (AVX2 only: fp32; AVX512-BF16 or AMX: bf16), and the GPU's name if any."""
+    and precision (:mod:`fewgen.cpu`), and the GPU's name if any."""
     cuda = torch.cuda.is_available()
     return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "cpu_flags": " ".join(sorted(VECTOR_FLAGS & cpu_flags())), "cuda": cuda,
+            "cpu_flags": vector_flags(), "cuda": cuda,
             "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 

@@ -19,7 +19,6 @@ import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -33,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from fewgen.atomic import save_tensors, write_json
+from fewgen.cpu import cpu_flags
 from fewgen.data.order import ShardedBatches, derived_seed
 from fewgen.errors import FewgenError
 from fewgen.progress import bar_disabled
@@ -104,16 +104,6 @@ def phase_loss(model: torch.nn.Module, phase: Phase, batch) -> tuple[torch.Tenso
     if phase.name == SINGLE_PHASE:
         return model.training_loss(*batch)
     return model.training_loss(*batch, phase=phase.name)
-
-
-@lru_cache(maxsize=2)
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The CPU's feature flags (the ``flags`` lines of ``cpuinfo``); empty where that file is not there."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return frozenset()
-    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split(":", 1)[1].split())
 
 
 def cpu_has_native_bf16() -> bool:
