@@ -11,7 +11,7 @@ DATA=${DATA:-fashion-mnist}
 BACKBONE=${BACKBONE:-vae}
 EPOCHS=${EPOCHS:-1}
 OUT=${OUT:-/tmp/fewgen-scaling}
-grep -o -w -E 'avx512[a-z_0-9]*|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '; echo "| cores: $(nproc)"
+echo "cpu flags: $("$BIN/python" -c 'from fewgen.cpu import vector_flags; print(vector_flags())') | cores: $(nproc)"
 for procs in 1 2; do
     threads=${THREADS:-$(( $(nproc) / procs ))}
     rm -rf "$OUT/p$procs"

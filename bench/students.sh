@@ -23,7 +23,7 @@ peer_args=()
 for peer in ${PEERS//,/ }; do  # from scratch, at the student's network, steps, batch, pool share and learning rate
   peer_args+=(-B "$peer.network=small" -B "$peer.steps=$STEPS" -B "$peer.batch_size=$BATCH" -B "$peer.lr=$LR")
 done
-grep -o 'avx512_bf16\|avx512f \|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '; echo "($(nproc) cores)"
+echo "cpu flags: $("$BIN/python" -c 'from fewgen.cpu import vector_flags; print(vector_flags())') ($(nproc) cores)"
 # the heads (the teachers) and the students first, then the peers from scratch, on the same draws
 /usr/bin/time -f "evaluate (heads, students) wall %e s" "$BIN/fewgen" evaluate "$RUN" --shots "$SHOTS" --seeds "$SEEDS" \
     $SPEC --heads "$HEADS" --students "$STUDENTS" -S "steps=$STEPS" -S "batch_size=$BATCH" -S "lr=$LR" ${EXTRA:-} --baselines "" \
