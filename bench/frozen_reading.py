@@ -1,0 +1,151 @@
+"""How a head reads frozen features, compared on the VALIDATION draw only (test is never read here).
+
+For one run and each feature spec (from the run's feature cache; a miss extracts the draws and the validation
+images, and the pool when a pool variant runs), fit variants of the labeled-only and pool heads on every labeled draw and print the mean validation
+accuracy per k:
+
+- ``logreg``: standardised on the labeled draw (today's head), at each ``--C``;
+- ``logreg pool-std``: standardised with the unlabeled pool's per-feature mean and deviation (label-free);
+- ``centroid CL2N``: SimpleShot's nearest class mean after centring on the pool's mean and L2 normalisation
+  (Wang et al. 2019);
+- ``propagate``: label spreading on the 10-NN graph of the pool in the standardised features (today's head)
+  and in CL2N (cosine) space.
+
+usage: python bench/frozen_reading.py RUN [--shots 1,2,4,8,16] [--seeds 5] [--timesteps 50+100]
+       [--blocks up0+up1+up2+mid] [--pool 2x2] [--only logreg,pool-std,centroid,propagate] [--C 1,0.1,0.01]
+
+--timesteps takes several specs, comma-separated (50+100,25+50): each is read and scored in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import LabelSpreading
+
+from fewgen.backbones import checkpoint_hash, load_backbone
+from fewgen.data import load_source
+from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.feature_spec import FeatureSpec
+from fewgen.heads.propagate import _symmetric_connectivity
+from fewgen.rundir import read_run_config
+
+parser = argparse.ArgumentParser()
+parser.add_argument("run", type=Path)
+parser.add_argument("--shots", default="1,2,4,8,16")
+parser.add_argument("--seeds", type=int, default=5)
+parser.add_argument("--timesteps", default="50+100")
+parser.add_argument("--blocks", default="up0+up1+up2+mid")
+parser.add_argument("--pool", default="2x2")
+parser.add_argument("--only", default="logreg,pool-std,centroid,propagate")
+parser.add_argument("--C", default="1,0.1,0.01", help="logreg's inverse regularisation strengths")
+args = parser.parse_args()
+shots = tuple(int(k) for k in args.shots.split(","))
+only = set(args.only.split(","))
+
+source = load_source(read_run_config(args.run)["dataset"])
+evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.seeds, progress=False), eval_id="reading")
+backbone = load_backbone(args.run / "backbone")
+checkpoint = checkpoint_hash(args.run / "backbone")
+draws, y_train = evaluation.draws, evaluation.y_train
+y_val = y_train[draws.val]
+
+
+def features(timesteps: str):
+    """(the spec, the labeled draws' union, validation, and the pool when a pool variant runs), from the cache."""
+    spec = FeatureSpec(layers=tuple(args.blocks.split("+")), timestep=tuple(int(t) for t in timesteps.split("+")),
+                       pool=args.pool)
+    union = evaluation.cache.get(backbone, checkpoint, spec, "train", draws.union, source.train.images)
+    val = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, source.train.images), np.float64)
+    pool = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", evaluation.pool, source.train.images,
+                                           mmap=True), np.float64) if only & {"pool-std", "centroid", "propagate"} else None
+    return spec, union, val, pool
+
+
+def cl2n(x: np.ndarray) -> np.ndarray:
+    """Centre on the pool's mean, then scale each row to unit length (SimpleShot's CL2N)."""
+    x = x - pool_mean
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def labeled(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = draws.labeled[(k, seed)]
+    return np.asarray(union[np.searchsorted(draws.union, idx)], np.float64), y_train[idx]
+
+
+def logreg(C: float, scaling: str):
+    def score(x, y):
+        scaler = StandardScaler().fit(x) if scaling == "labeled" else pool_scaler
+        model = LogisticRegression(C=C, max_iter=1000).fit(scaler.transform(x), y)
+        return model.predict(scaler.transform(val))
+    return score
+
+
+def centroid(x, y):
+    z, classes = cl2n(x), np.unique(y)
+    means = np.stack([z[y == c].mean(axis=0) for c in classes])
+    return classes[np.argmax(cl2n(val) @ means.T, axis=1)]
+
+
+def spreading(space: str):
+    """Label spreading on the 10-NN graph of the pool in ``space`` (the pool's standardised features or CL2N)."""
+    started = time.perf_counter()
+    z_pool = pool_scaler.transform(pool) if space == "std" else cl2n(pool)
+    z_val = pool_scaler.transform(val) if space == "std" else cl2n(val)
+    index = NearestNeighbors().fit(z_pool)
+    graph = _symmetric_connectivity(index.kneighbors(n_neighbors=10, return_distance=False), len(z_pool))
+    val_neighbours = index.kneighbors(z_val, n_neighbors=10, return_distance=False)
+    print(f"  ({space} graph: {time.perf_counter() - started:.0f} s)", flush=True)
+    positions = {i: p for p, i in enumerate(evaluation.pool)}
+
+    def score(x, y, k, seed):
+        targets = np.full(len(z_pool), -1)
+        for i in draws.labeled[(k, seed)]:
+            targets[positions[i]] = y_train[i]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LabelSpreading(kernel=lambda a, b: graph, alpha=0.99, max_iter=100).fit(z_pool, targets)
+        proba = model.label_distributions_[val_neighbours].mean(axis=1)
+        return model.classes_[np.argmax(proba, axis=1)]
+    return score
+
+
+def report(name: str, predict, needs_draw: bool = False) -> None:
+    means = []
+    for k in shots:
+        accs = []
+        for seed in range(args.seeds):
+            x, y = labeled(k, seed)
+            pred = predict(x, y, k, seed) if needs_draw else predict(x, y)
+            accs.append((pred == y_val).mean())
+        means.append(100 * np.mean(accs))
+    print(f"  {name:<28} " + "  ".join(f"k={k}: {m:5.1f}" for k, m in zip(shots, means))
+          + f"   mean {np.mean(means):5.1f}", flush=True)
+
+
+for timesteps in args.timesteps.split(","):
+    spec, union, val, pool = features(timesteps)
+    print(f"{source.name} {spec.label()}: validation accuracy (%), mean of {args.seeds} seeds", flush=True)
+    if pool is not None:
+        pool_scaler, pool_mean = StandardScaler().fit(pool), pool.mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if "logreg" in only:
+            for C in args.C.split(","):
+                report(f"logreg C={C}", logreg(float(C), "labeled"))
+        if "pool-std" in only:
+            for C in args.C.split(","):
+                report(f"logreg pool-std C={C}", logreg(float(C), "pool"))
+        if "centroid" in only:
+            report("centroid CL2N", centroid)
+        if "propagate" in only:
+            for space in ("std", "cl2n"):
+                report(f"propagate {space}", spreading(space), needs_draw=True)
