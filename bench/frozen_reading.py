@@ -12,7 +12,7 @@ accuracy per k:
   and in CL2N (cosine) space.
 
 usage: python bench/frozen_reading.py RUN [--shots 1,2,4,8,16] [--seeds 5] [--timesteps 50+100]
-       [--blocks up0+up1+up2+mid] [--pool 2x2] [--only logreg,pool-std,centroid,propagate] [--C 1,0.1,0.01]
+       [--blocks up0+up1+up2+mid] [--pool 2x2] [--combine concat|mean] [--only logreg,pool-std,centroid,propagate] [--C 1,0.1,0.01]
 
 --timesteps takes several specs, comma-separated (50+100,25+50): each is read and scored in turn.
 """
@@ -45,6 +45,7 @@ parser.add_argument("--seeds", type=int, default=5)
 parser.add_argument("--timesteps", default="50+100")
 parser.add_argument("--blocks", default="up0+up1+up2+mid")
 parser.add_argument("--pool", default="2x2")
+parser.add_argument("--combine", default="concat", choices=("concat", "mean"), help="how +-joined timesteps join")
 parser.add_argument("--only", default="logreg,pool-std,centroid,propagate")
 parser.add_argument("--C", default="1,0.1,0.01", help="logreg's inverse regularisation strengths")
 args = parser.parse_args()
@@ -62,7 +63,7 @@ y_val = y_train[draws.val]
 def features(timesteps: str):
     """(the spec, the labeled draws' union, validation, and the pool when a pool variant runs), from the cache."""
     spec = FeatureSpec(layers=tuple(args.blocks.split("+")), timestep=tuple(int(t) for t in timesteps.split("+")),
-                       pool=args.pool)
+                       pool=args.pool, combine=None if args.combine == "concat" else args.combine)
     union = evaluation.cache.get(backbone, checkpoint, spec, "train", draws.union, source.train.images)
     val = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, source.train.images), np.float64)
     pool = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", evaluation.pool, source.train.images,
