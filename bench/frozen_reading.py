@@ -34,7 +34,9 @@ from sklearn.semi_supervised import LabelSpreading
 from fewgen.backbones import checkpoint_hash, load_backbone
 from fewgen.data import load_source
 from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.data.splits import pool_targets
 from fewgen.feature_spec import FeatureSpec
+from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.propagate import _symmetric_connectivity
 from fewgen.rundir import read_run_config
 
@@ -82,11 +84,16 @@ def labeled(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(union[np.searchsorted(draws.union, idx)], np.float64), y_train[idx]
 
 
-def logreg(C: float, scaling: str):
+def logreg(C: float):
+    """Today's ``logreg`` head (standardised on the labeled draw) at ``C``."""
+    return lambda x, y: make_head("logreg", C=C).fit(x, y).predict(val)
+
+
+def pool_standardised_logreg(C: float):
+    """Logistic regression on the features standardised with the unlabeled pool's mean and deviation."""
     def score(x, y):
-        scaler = StandardScaler().fit(x) if scaling == "labeled" else pool_scaler
-        model = LogisticRegression(C=C, max_iter=1000).fit(scaler.transform(x), y)
-        return model.predict(scaler.transform(val))
+        model = LogisticRegression(C=C, max_iter=1000).fit(pool_scaler.transform(x), y)
+        return model.predict(pool_scaler.transform(val))
     return score
 
 
@@ -96,24 +103,26 @@ def centroid(x, y):
     return classes[np.argmax(cl2n(val) @ means.T, axis=1)]
 
 
-def spreading(space: str):
-    """Label spreading on the 10-NN graph of the pool in ``space`` (the pool's standardised features or CL2N)."""
+def propagate_head():
+    """Today's ``propagate`` head (features space: the pool standardised, its 10-NN graph), on the pool."""
+    memory = PoolMemory()  # one graph for every draw
+    return lambda x, y, k, seed: make_head("propagate", memory=memory).fit(
+        pool, pool_targets(evaluation.pool, draws.labeled[(k, seed)], y_train)).predict(val)
+
+
+def cosine_spreading():
+    """Label spreading on the 10-NN graph of the pool in CL2N (cosine) space; a new image takes the mean label
+    distribution of its 10 nearest pool images, as the ``propagate`` head does."""
     started = time.perf_counter()
-    z_pool = pool_scaler.transform(pool) if space == "std" else cl2n(pool)
-    z_val = pool_scaler.transform(val) if space == "std" else cl2n(val)
+    z_pool = cl2n(pool)
     index = NearestNeighbors().fit(z_pool)
     graph = _symmetric_connectivity(index.kneighbors(n_neighbors=10, return_distance=False), len(z_pool))
-    val_neighbours = index.kneighbors(z_val, n_neighbors=10, return_distance=False)
-    print(f"  ({space} graph: {time.perf_counter() - started:.0f} s)", flush=True)
-    positions = {i: p for p, i in enumerate(evaluation.pool)}
+    val_neighbours = index.kneighbors(cl2n(val), n_neighbors=10, return_distance=False)
+    print(f"  (cl2n graph: {time.perf_counter() - started:.0f} s)", flush=True)
 
     def score(x, y, k, seed):
-        targets = np.full(len(z_pool), -1)
-        for i in draws.labeled[(k, seed)]:
-            targets[positions[i]] = y_train[i]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = LabelSpreading(kernel=lambda a, b: graph, alpha=0.99, max_iter=100).fit(z_pool, targets)
+        targets = pool_targets(evaluation.pool, draws.labeled[(k, seed)], y_train)
+        model = LabelSpreading(kernel=lambda a, b: graph, alpha=0.99, max_iter=100).fit(z_pool, targets)
         proba = model.label_distributions_[val_neighbours].mean(axis=1)
         return model.classes_[np.argmax(proba, axis=1)]
     return score
@@ -135,18 +144,18 @@ def report(name: str, predict, needs_draw: bool = False) -> None:
 for timesteps in args.timesteps.split(","):
     spec, union, val, pool = features(timesteps)
     print(f"{source.name} {spec.label()}: validation accuracy (%), mean of {args.seeds} seeds", flush=True)
-    if pool is not None:
+    if pool is not None:  # label-free statistics of the pool, for the variants that use them
         pool_scaler, pool_mean = StandardScaler().fit(pool), pool.mean(axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if "logreg" in only:
             for C in args.C.split(","):
-                report(f"logreg C={C}", logreg(float(C), "labeled"))
+                report(f"logreg C={C}", logreg(float(C)))
         if "pool-std" in only:
             for C in args.C.split(","):
-                report(f"logreg pool-std C={C}", logreg(float(C), "pool"))
+                report(f"logreg pool-std C={C}", pool_standardised_logreg(float(C)))
         if "centroid" in only:
             report("centroid CL2N", centroid)
         if "propagate" in only:
-            for space in ("std", "cl2n"):
-                report(f"propagate {space}", spreading(space), needs_draw=True)
+            report("propagate std", propagate_head(), needs_draw=True)
+            report("propagate cl2n", cosine_spreading(), needs_draw=True)
