@@ -17,6 +17,8 @@ def test_sharpening_lowers_the_entropy_and_keeps_the_order():
     sharp = sharpen(p, 0.5)
     torch.testing.assert_close(sharp, p ** 2 / (p ** 2).sum())
     assert sharp.argmax() == 0 and sharp[0, 0] > p[0, 0] and torch.isclose(sharp.sum(), torch.tensor(1.0))
+    cold = sharpen(torch.tensor([[0.1] * 9 + [0.1001], [1.0, 0.0, 0.0] + [0.0] * 7]), 0.001)  # p ** 1000 underflows
+    assert torch.isfinite(cold).all() and cold.argmax(1).tolist() == [9, 0] and torch.allclose(cold.sum(1), torch.ones(2))
 
 
 def test_the_unlabeled_weight_ramps_up_step_by_step_and_is_saved_with_the_model():

@@ -66,6 +66,7 @@ def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
 @pytest.mark.parametrize("args, wanted", [
     (["--student", "tiny"], "unknown student 'tiny' in --student"),
     (["--student", "small", "-S", "steps=0"], "--student-option steps must be at least 1, got 0"),
+    (["--student", "small", "-S", "temperature=0"], "--student-option temperature must be above 0, got 0.0"),
     (["--student", "small", "--head", "umap"], "--head umap cannot be saved to a model folder"),
 ])
 def test_bad_student_settings_for_fit_are_one_sentence(folder_run, tmp_path, capsys, args, wanted):

@@ -96,6 +96,20 @@ def test_rounds_train_a_fresh_student_on_the_last_ones_predictions():
     assert proba.shape == (5, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
 
 
+def test_a_temperature_below_1_sharpens_the_targets_every_round_learns_from(monkeypatch):
+    taught = []
+    monkeypatch.setattr(Student, "_train_round", lambda self, images, y, pool, targets, *rest: taught.append(targets))
+    monkeypatch.setattr(Student, "_proba_of", lambda self, pool: np.full((len(pool), 3), 1 / 3, np.float32))
+    teacher = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]], np.float32)
+    labeled, labels, pool = _images(3), np.array([0, 1, 2]), _images(2, seed=2)
+    Student(StudentConfig(rounds=2)).teach(teacher).fit(labeled, labels, pool)
+    assert torch.equal(taught[0], torch.from_numpy(teacher))  # temperature 1: the teacher's own probabilities
+    Student(StudentConfig(temperature=0.5, rounds=2)).teach(teacher).fit(labeled, labels, pool)
+    squared = teacher ** 2 / (teacher ** 2).sum(1, keepdims=True)
+    torch.testing.assert_close(taught[2], torch.from_numpy(squared))
+    torch.testing.assert_close(taught[3], torch.full((2, 3), 1 / 3))  # a flat row stays flat
+
+
 def test_the_encoder_student_starts_from_the_backbones_features():
     vae = get_backbone_class("vae")(get_backbone_class("vae").Config(channels=8, latent_dim=4), (1, 8, 8))
     spec = vae.default_specs()[0]

@@ -23,9 +23,9 @@ from fewgen.configs import MixMatchConfig
 
 
 def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``p ** (1/T)`` renormalised per row ``[N, K]``."""
-    p = p ** (1.0 / temperature)
-    return p / p.sum(dim=1, keepdim=True)
+    """``p ** (1/T)`` renormalised per row ``[N, K]``, computed as a softmax of ``log(p) / T`` so that a small T
+    neither underflows nor divides 0 by 0 (a row of zeros but one stays that row)."""
+    return torch.softmax(torch.log(p.float().clamp_min(1e-30)) / temperature, dim=1)
 
 
 class MixMatchClassifier(nn.Module):

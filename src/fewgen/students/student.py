@@ -8,6 +8,9 @@ augmented pool images against their targets. A pool image's target is the teache
 student's own prediction on its weak view is at least ``threshold`` confident: then that pseudo-label (FixMatch's
 consistency, Sohn et al. 2020). Weak and strong augmentation are FixMatch's (:mod:`fewgen.baselines.fixmatch`).
 With ``rounds`` > 1, a fresh student learns from the last one's probabilities for the pool (Noisy Student).
+A ``temperature`` below 1 sharpens each round's targets first (MixMatch's sharpening, Berthelot et al. 2019): a
+label-spreading teacher's probabilities are flat (the median pool image's largest is about 0.6 on Fashion-MNIST), so
+unsharpened the student learns flat outputs and rarely reaches the confidence threshold of its own pseudo-labels.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch.utils.data import Dataset
 
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.baselines.fixmatch import strong_augmentation
+from fewgen.baselines.mixmatch import sharpen
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, standard_augmentation
 from fewgen.configs import StudentConfig
 from fewgen.data.files import ImageFiles, as_dataset
@@ -114,6 +118,8 @@ class Student(ResNetBaseline):
         for round_ in range(self.student.rounds):
             if round_:
                 targets = torch.from_numpy(self._proba_of(pool)).float()  # the last student teaches the next
+            if self.student.temperature != 1.0:
+                targets = sharpen(targets, self.student.temperature)
             self._train_round(images, y_idx, pool, targets, checkpoint_dir / f"round{round_}" if checkpoint_dir else None, resume)
         self.summary_ = {"seconds": sum(s["seconds"] for s in self.summaries_), "steps": sum(s["steps"] for s in self.summaries_)}
         return self

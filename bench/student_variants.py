@@ -1,0 +1,114 @@
+"""Variants of a student, compared on the VALIDATION draw only (test is never read here).
+
+For one run, one feature spec and one teacher head (refitted on each draw as ``fewgen evaluate --students`` does,
+through ``Evaluation.teacher_targets``), train each variant of the student on each draw and print its validation
+accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student). A variant is
+``;``-separated ``KEY=VALUE`` settings of the student (``-S`` keys: steps, threshold, lambda_u, rounds, ...), plus
+``sharpen=T``: the teacher's targets raised to the power 1/T and renormalised before teaching (T < 1 sharpens;
+Berthelot et al. 2019's temperature), and ``network=small|encoder``.
+
+usage: python bench/student_variants.py RUN [--shots 8,16] [--seeds 2] [--timesteps 50+100]
+       [--blocks up0+up1+up2+mid] [--pool 4x4] [--teacher propagate] [--variants "steps=1000|steps=1000;sharpen=0.5"]
+
+Variants are separated by ``|``. Prints one line per draw and variant as it finishes, then the means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from fewgen.backbones import checkpoint_hash, load_backbone
+from fewgen.configs import StudentConfig
+from fewgen.cpu import vector_flags
+from fewgen.data import load_source
+from fewgen.data.splits import pool_targets
+from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.feature_spec import FeatureSpec
+from fewgen.heads import make_head
+from fewgen.rundir import read_run_config
+from fewgen.students.student import Student
+
+parser = argparse.ArgumentParser()
+parser.add_argument("run", type=Path)
+parser.add_argument("--shots", default="8,16")
+parser.add_argument("--seeds", type=int, default=2)
+parser.add_argument("--timesteps", default="50+100")
+parser.add_argument("--blocks", default="up0+up1+up2+mid")
+parser.add_argument("--pool", default="4x4")
+parser.add_argument("--teacher", default="propagate")
+parser.add_argument("--variants", default="steps=1000")
+args = parser.parse_args()
+shots = tuple(int(k) for k in args.shots.split(","))
+
+print(f"cpu flags: {vector_flags()}", flush=True)
+source = load_source(read_run_config(args.run)["dataset"])
+evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.seeds, progress=False), eval_id="variants")
+backbone = load_backbone(args.run / "backbone")
+checkpoint = checkpoint_hash(args.run / "backbone")
+draws, y_train, images = evaluation.draws, evaluation.y_train, source.train.images
+spec = FeatureSpec(layers=tuple(args.blocks.split("+")), timestep=tuple(int(t) for t in args.timesteps.split("+")),
+                   pool=args.pool)
+val_images, y_val = images[draws.val], y_train[draws.val]
+val_f = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, images), np.float64)
+
+
+def parse(variant: str) -> tuple[StudentConfig, float, str]:
+    """(the student's settings, the sharpening temperature, the network) of ``key=value;...``."""
+    settings = dict(item.split("=") for item in variant.split(";") if item)
+    sharpen, network = float(settings.pop("sharpen", 1.0)), settings.pop("network", "small")
+    config = StudentConfig()
+    kinds = {key: type(getattr(config, key)) for key in settings}
+    return replace(config, **{key: kinds[key](value) for key, value in settings.items()}), sharpen, network
+
+
+def teacher_on(k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the pool's train indices, the teacher's probabilities for the pool [P, K] and for validation [V, K])."""
+    idx, pool = draws.labeled[(k, seed)], draws.pool_of((k, seed))
+    pool_f = evaluation.cache.get(backbone, checkpoint, spec, "train", pool, images, mmap=True)
+    head = make_head(args.teacher, random_state=seed, memory=evaluation.memory).fit(pool_f, pool_targets(pool, idx, y_train))
+    proba_pool = np.zeros((len(pool), source.num_classes), np.float32)
+    proba_pool[:, head.classes_] = head.predict_proba(pool_f)
+    proba_val = np.zeros((len(y_val), source.num_classes), np.float32)
+    proba_val[:, head.classes_] = head.predict_proba(val_f)
+    return pool, proba_pool, proba_val
+
+
+def accuracy(proba: np.ndarray) -> float:
+    return 100 * float((proba.argmax(1) == y_val).mean())
+
+
+scores: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+variants = args.variants.split("|")
+for k in shots:
+    for seed in range(args.seeds):
+        pool, teacher_pool, teacher_val = teacher_on(k, seed)
+        confidence = teacher_pool.max(1)
+        print(f"k={k} seed={seed}: teacher {args.teacher} val {accuracy(teacher_val):.1f}; its pool targets' max "
+              f"probability: median {np.median(confidence):.2f}, share >= 0.95 {np.mean(confidence >= 0.95):.2f}", flush=True)
+        scores[("teacher", k, "")].append(accuracy(teacher_val))
+        idx = draws.labeled[(k, seed)]
+        for variant in variants:
+            config, sharpen, network = parse(variant)
+            targets = teacher_pool ** (1 / sharpen)
+            targets /= targets.sum(1, keepdims=True)
+            started = time.perf_counter()
+            student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(targets)
+            student.fit(images[idx], y_train[idx], images[pool])
+            own = student.predict_proba(val_images)
+            mixed = (own + teacher_val) / 2
+            scores[(variant, k, "student")].append(accuracy(own))
+            scores[(variant, k, "mixed")].append(accuracy(mixed))
+            print(f"  {variant:<40} student val {accuracy(own):5.1f}   teacher+student {accuracy(mixed):5.1f}   "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+
+print(f"validation accuracy (%), mean of {args.seeds} seeds; {source.name} {spec.label()}, teacher {args.teacher}")
+print(f"  {'teacher':<50} " + "  ".join(f"k={k}: {np.mean(scores[('teacher', k, '')]):5.1f}" for k in shots))
+for variant in variants:
+    for kind in ("student", "mixed"):
+        print(f"  {variant + ' ' + kind:<50} " + "  ".join(f"k={k}: {np.mean(scores[(variant, k, kind)]):5.1f}" for k in shots))
