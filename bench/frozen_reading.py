@@ -39,14 +39,13 @@ from fewgen.feature_spec import FeatureSpec
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.propagate import _symmetric_connectivity
 from fewgen.rundir import read_run_config
+from spec_options import add_spec_options, specs_of  # bench/, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run", type=Path)
 parser.add_argument("--shots", default="1,2,4,8,16")
 parser.add_argument("--seeds", type=int, default=5)
-parser.add_argument("--timesteps", default="50+100")
-parser.add_argument("--blocks", default="up0+up1+up2+mid")
-parser.add_argument("--pool", default="2x2")
+add_spec_options(parser, pool="2x2")
 parser.add_argument("--combine", default="concat", choices=("concat", "mean"), help="how +-joined timesteps join")
 parser.add_argument("--only", default="logreg,pool-std,centroid,propagate")
 parser.add_argument("--C", default="1,0.1,0.01", help="logreg's inverse regularisation strengths")
@@ -62,15 +61,13 @@ draws, y_train = evaluation.draws, evaluation.y_train
 y_val = y_train[draws.val]
 
 
-def features(timesteps: str):
-    """(the spec, the labeled draws' union, validation, and the pool when a pool variant runs), from the cache."""
-    spec = FeatureSpec(layers=tuple(args.blocks.split("+")), timestep=tuple(int(t) for t in timesteps.split("+")),
-                       pool=args.pool, combine=None if args.combine == "concat" else args.combine)
+def features(spec: FeatureSpec):
+    """(the labeled draws' union, validation, and the pool when a pool variant runs) of ``spec``, from the cache."""
     union = evaluation.cache.get(backbone, checkpoint, spec, "train", draws.union, source.train.images)
     val = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, source.train.images), np.float64)
     pool = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", evaluation.pool, source.train.images,
                                            mmap=True), np.float64) if only & {"pool-std", "centroid", "propagate"} else None
-    return spec, union, val, pool
+    return union, val, pool
 
 
 def cl2n(x: np.ndarray) -> np.ndarray:
@@ -141,8 +138,8 @@ def report(name: str, predict, needs_draw: bool = False) -> None:
           + f"   mean {np.mean(means):5.1f}", flush=True)
 
 
-for timesteps in args.timesteps.split(","):
-    spec, union, val, pool = features(timesteps)
+for spec in specs_of(args, args.combine):
+    union, val, pool = features(spec)
     print(f"{source.name} {spec.label()}: validation accuracy (%), mean of {args.seeds} seeds", flush=True)
     if pool is not None:  # label-free statistics of the pool, for the variants that use them
         pool_scaler, pool_mean = StandardScaler().fit(pool), pool.mean(axis=0)

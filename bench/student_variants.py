@@ -3,12 +3,11 @@
 For one run, one feature spec and one teacher head (refitted on each draw as ``fewgen evaluate --students`` does,
 through ``Evaluation.teacher_targets``), train each variant of the student on each draw and print its validation
 accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student). A variant is
-``;``-separated ``KEY=VALUE`` settings of the student (``-S`` keys: steps, threshold, lambda_u, rounds, ...), plus
-``sharpen=T``: the teacher's targets raised to the power 1/T and renormalised before teaching (T < 1 sharpens;
-Berthelot et al. 2019's temperature), and ``network=small|encoder``.
+``;``-separated ``KEY=VALUE`` settings of the student, as ``-S`` takes them (steps, threshold, lambda_u, rounds,
+temperature: the teacher's targets sharpened by MixMatch's temperature, ...), plus ``network=small|encoder``.
 
 usage: python bench/student_variants.py RUN [--shots 8,16] [--seeds 2] [--timesteps 50+100]
-       [--blocks up0+up1+up2+mid] [--pool 4x4] [--teacher propagate] [--variants "steps=1000|steps=1000;sharpen=0.5"]
+       [--blocks up0+up1+up2+mid] [--pool 4x4] [--teacher propagate] [--variants "steps=1000|steps=1000;temperature=0.5"]
 
 Variants are separated by ``|``. Prints one line per draw and variant as it finishes, then the means.
 """
@@ -18,33 +17,53 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from fewgen.backbones import checkpoint_hash, load_backbone
+from fewgen.cli.options import student_config
 from fewgen.configs import StudentConfig
 from fewgen.cpu import vector_flags
 from fewgen.data import load_source
 from fewgen.data.splits import pool_targets
+from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig, Evaluation
-from fewgen.feature_spec import FeatureSpec
 from fewgen.heads import make_head
 from fewgen.rundir import read_run_config
 from fewgen.students.student import Student
+from spec_options import add_spec_options, specs_of  # bench/, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run", type=Path)
 parser.add_argument("--shots", default="8,16")
 parser.add_argument("--seeds", type=int, default=2)
-parser.add_argument("--timesteps", default="50+100")
-parser.add_argument("--blocks", default="up0+up1+up2+mid")
-parser.add_argument("--pool", default="4x4")
+add_spec_options(parser, pool="4x4")
 parser.add_argument("--teacher", default="propagate")
 parser.add_argument("--variants", default="steps=1000")
 args = parser.parse_args()
 shots = tuple(int(k) for k in args.shots.split(","))
+
+
+def parse(variant: str) -> tuple[StudentConfig, str]:
+    """(the student's settings, as ``-S`` parses them, and the network) of ``key=value;...``."""
+    settings = [item for item in variant.split(";") if item and not item.startswith("network=")]
+    networks = [item.split("=", 1)[1] for item in variant.split(";") if item.startswith("network=")]
+    config = student_config(settings)
+    config.check(lambda key: f"--variants' {key}", args.seeds)  # steps=0 and the like: refused before any work
+    return config, (networks or ["small"])[-1]
+
+
+variants = args.variants.split("|")
+try:
+    for variant in variants:
+        parse(variant)
+except FewgenError as error:
+    parser.error(str(error))
+specs = specs_of(args)
+if len(specs) != 1:
+    parser.error("--timesteps takes one spec here (50+100), not several")
+spec = specs[0]
 
 print(f"cpu flags: {vector_flags()}", flush=True)
 source = load_source(read_run_config(args.run)["dataset"])
@@ -52,19 +71,8 @@ evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.see
 backbone = load_backbone(args.run / "backbone")
 checkpoint = checkpoint_hash(args.run / "backbone")
 draws, y_train, images = evaluation.draws, evaluation.y_train, source.train.images
-spec = FeatureSpec(layers=tuple(args.blocks.split("+")), timestep=tuple(int(t) for t in args.timesteps.split("+")),
-                   pool=args.pool)
 val_images, y_val = images[draws.val], y_train[draws.val]
 val_f = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, images), np.float64)
-
-
-def parse(variant: str) -> tuple[StudentConfig, float, str]:
-    """(the student's settings, the sharpening temperature, the network) of ``key=value;...``."""
-    settings = dict(item.split("=") for item in variant.split(";") if item)
-    sharpen, network = float(settings.pop("sharpen", 1.0)), settings.pop("network", "small")
-    config = StudentConfig()
-    kinds = {key: type(getattr(config, key)) for key in settings}
-    return replace(config, **{key: kinds[key](value) for key, value in settings.items()}), sharpen, network
 
 
 def teacher_on(k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,7 +92,6 @@ def accuracy(proba: np.ndarray) -> float:
 
 
 scores: dict[tuple[str, int, str], list[float]] = defaultdict(list)
-variants = args.variants.split("|")
 for k in shots:
     for seed in range(args.seeds):
         pool, teacher_pool, teacher_val = teacher_on(k, seed)
@@ -94,11 +101,9 @@ for k in shots:
         scores[("teacher", k, "")].append(accuracy(teacher_val))
         idx = draws.labeled[(k, seed)]
         for variant in variants:
-            config, sharpen, network = parse(variant)
-            targets = teacher_pool ** (1 / sharpen)
-            targets /= targets.sum(1, keepdims=True)
+            config, network = parse(variant)
             started = time.perf_counter()
-            student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(targets)
+            student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(teacher_pool)
             student.fit(images[idx], y_train[idx], images[pool])
             own = student.predict_proba(val_images)
             mixed = (own + teacher_val) / 2
