@@ -1,8 +1,9 @@
 """Variants of a student, compared on the VALIDATION draw only (test is never read here).
 
-For one run, one feature spec and one teacher head (refitted on each draw as ``fewgen evaluate --students`` does,
-through ``Evaluation.teacher_targets``), train each variant of the student on each draw and print its validation
-accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student). A variant is
+For one run, one feature spec and one teacher head (refitted on each draw and its pool, as
+``Evaluation.teacher_targets`` does for ``fewgen evaluate --students``, and here also scored on validation), train each variant of the student on each draw and print its validation
+accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student), and the share
+of pool images whose target was the student's own confident pseudo-label rather than the teacher's, in its last epoch. A variant is
 ``;``-separated ``KEY=VALUE`` settings of the student, as ``-S`` takes them (steps, threshold, lambda_u, rounds,
 temperature: the teacher's targets sharpened by MixMatch's temperature, ...), plus ``network=small|encoder``.
 
@@ -109,7 +110,9 @@ for k in shots:
             mixed = (own + teacher_val) / 2
             scores[(variant, k, "student")].append(accuracy(own))
             scores[(variant, k, "mixed")].append(accuracy(mixed))
+            last_epoch = student.summaries_[-1]["history"][-1]  # the Trainer's means over the last pass over the pool
             print(f"  {variant:<40} student val {accuracy(own):5.1f}   teacher+student {accuracy(mixed):5.1f}   "
+                  f"own pseudo-labels {last_epoch['own']:.2f} of the pool in the last epoch   "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
 
 print(f"validation accuracy (%), mean of {args.seeds} seeds; {source.name} {spec.label()}, teacher {args.teacher}")

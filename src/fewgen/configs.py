@@ -137,7 +137,7 @@ class StudentConfig(BaselineConfig):
     their labels and ``mu * batch_size`` pool images with the teacher's soft targets on strong views, where the
     student's own confident prediction on the weak view replaces the teacher's (FixMatch's consistency)."""
 
-    steps: int = option(1000, "AdamW steps (chosen on validation between 400 and 1000, never on test; about 0.13 s each for the "
+    steps: int = option(1000, "AdamW steps (chosen on validation between 400 and 1000, never on test; about 0.13-0.2 s each for the "
                               "small CNN on 28x28 images on 2 cores with bf16, 2-4x that without).")
     batch_size: int = option(16, "Labeled images a step.")
     mu: int = option(7, "Pool images a step, as a multiple of batch_size (FixMatch's 7).")

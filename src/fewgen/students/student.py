@@ -8,9 +8,9 @@ augmented pool images against their targets. A pool image's target is the teache
 student's own prediction on its weak view is at least ``threshold`` confident: then that pseudo-label (FixMatch's
 consistency, Sohn et al. 2020). Weak and strong augmentation are FixMatch's (:mod:`fewgen.baselines.fixmatch`).
 With ``rounds`` > 1, a fresh student learns from the last one's probabilities for the pool (Noisy Student).
-A ``temperature`` below 1 sharpens each round's targets first (MixMatch's sharpening, Berthelot et al. 2019): a
-label-spreading teacher's probabilities are flat (the median pool image's largest is about 0.6 on Fashion-MNIST), so
-unsharpened the student learns flat outputs and rarely reaches the confidence threshold of its own pseudo-labels.
+A ``temperature`` below 1 sharpens each round's targets first (MixMatch's sharpening, Berthelot et al. 2019), for
+flat teachers: label spreading's largest probability is about 0.6 for the median pool image on Fashion-MNIST. There,
+0.5 and 0.1 did not raise the student's validation accuracy (docs/BENCHMARKS.md), so the default 1 keeps them.
 """
 
 from __future__ import annotations
