@@ -30,7 +30,7 @@ from fewgen.data import load_source
 from fewgen.data.splits import pool_targets
 from fewgen.errors import FewgenError
 from fewgen.evaluate import EvalConfig, Evaluation
-from fewgen.heads import make_head
+from fewgen.heads import make_head, uses_pool
 from fewgen.rundir import read_run_config
 from fewgen.students.student import Student
 from spec_options import add_spec_options, specs_of  # bench/, beside this script
@@ -80,7 +80,11 @@ def teacher_on(k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the pool's train indices, the teacher's probabilities for the pool [P, K] and for validation [V, K])."""
     idx, pool = draws.labeled[(k, seed)], draws.pool_of((k, seed))
     pool_f = evaluation.cache.get(backbone, checkpoint, spec, "train", pool, images, mmap=True)
-    head = make_head(args.teacher, random_state=seed, memory=evaluation.memory).fit(pool_f, pool_targets(pool, idx, y_train))
+    head = make_head(args.teacher, random_state=seed, memory=evaluation.memory)
+    if uses_pool(args.teacher):  # the pool's features, -1 outside the draw
+        head.fit(pool_f, pool_targets(pool, idx, y_train))
+    else:  # the draw only
+        head.fit(evaluation.cache.get(backbone, checkpoint, spec, "train", np.sort(idx), images), y_train[np.sort(idx)])
     proba_pool = np.zeros((len(pool), source.num_classes), np.float32)
     proba_pool[:, head.classes_] = head.predict_proba(pool_f)
     proba_val = np.zeros((len(y_val), source.num_classes), np.float32)
@@ -106,12 +110,12 @@ for k in shots:
             started = time.perf_counter()
             student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(teacher_pool)
             student.fit(images[idx], y_train[idx], images[pool])
-            own = student.predict_proba(val_images)
-            mixed = (own + teacher_val) / 2
-            scores[(variant, k, "student")].append(accuracy(own))
+            student_val = student.predict_proba(val_images)
+            mixed = (student_val + teacher_val) / 2
+            scores[(variant, k, "student")].append(accuracy(student_val))
             scores[(variant, k, "mixed")].append(accuracy(mixed))
             last_epoch = student.summaries_[-1]["history"][-1]  # the Trainer's means over the last pass over the pool
-            print(f"  {variant:<40} student val {accuracy(own):5.1f}   teacher+student {accuracy(mixed):5.1f}   "
+            print(f"  {variant:<40} student val {accuracy(student_val):5.1f}   teacher+student {accuracy(mixed):5.1f}   "
                   f"own pseudo-labels {last_epoch['own']:.2f} of the pool in the last epoch   "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
 
