@@ -294,7 +294,7 @@ def demo(
     typer.echo(f"\nresnet18 budget: {resnet_steps} AdamW steps on the draws of seeds 0..{resnet_seeds - 1} only "
                f"({resnet_seeds} of {seeds} seeds), to keep the demo short; 'fewgen evaluate' runs it on every seed.")
     typer.echo(f"students (networks taught by the head chosen on validation, learning from the labels and the pool) are not "
-               f"run here, to keep the demo within 5 minutes on a 2-core CPU; each takes about 2 minutes per draw on 28x28 images (1000 steps, "
+               f"run here, to keep the demo within 5 minutes on a 2-core CPU; each takes 2-3.5 minutes per draw on 28x28 images (1000 steps, "
                f"on a 2-core CPU with bf16; 2-4 times that without): "
                f"'fewgen evaluate {run} --shots 1,2,5,10 --seeds 2 --baselines \"\" --students small,encoder'")
     page = build_report([run], run / "report")
