@@ -1,7 +1,7 @@
 """Variants of a student, compared on the VALIDATION draw only (test is never read here).
 
-For one run, one feature spec and one teacher head (refitted on each draw and its pool, as
-``Evaluation.teacher_targets`` does for ``fewgen evaluate --students``, and here also scored on validation), train each variant of the student on each draw and print its validation
+For one run, one feature spec and one teacher head (refitted on each draw and its pool by ``Evaluation.fit_teacher``,
+as for ``fewgen evaluate --students``, and here also scored on validation), train each variant of the student on each draw and print its validation
 accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student), and the share
 of pool images whose target was the student's own confident pseudo-label rather than the teacher's, in its last epoch. A variant is
 ``;``-separated ``KEY=VALUE`` settings of the student, as ``-S`` takes them (steps, threshold, lambda_u, rounds,
@@ -27,10 +27,8 @@ from fewgen.cli.options import student_config
 from fewgen.configs import StudentConfig
 from fewgen.cpu import vector_flags
 from fewgen.data import load_source
-from fewgen.data.splits import pool_targets
 from fewgen.errors import FewgenError
-from fewgen.evaluate import EvalConfig, Evaluation
-from fewgen.heads import make_head, uses_pool
+from fewgen.evaluate import EvalConfig, Evaluation, class_probabilities
 from fewgen.rundir import read_run_config
 from fewgen.students.student import Student
 from spec_options import add_spec_options, specs_of  # bench/, beside this script
@@ -51,14 +49,13 @@ def parse(variant: str) -> tuple[StudentConfig, str]:
     settings = [item for item in variant.split(";") if item and not item.startswith("network=")]
     networks = [item.split("=", 1)[1] for item in variant.split(";") if item.startswith("network=")]
     config = student_config(settings)
-    config.check(lambda key: f"--variants' {key}", args.seeds)  # steps=0 and the like: refused before any work
+    config.check(lambda key: f"--variants' {key}", args.seeds)  # steps=0 and the like
     return config, (networks or ["small"])[-1]
 
 
 variants = args.variants.split("|")
 try:
-    for variant in variants:
-        parse(variant)
+    parsed = {variant: parse(variant) for variant in variants}  # refused before any work
 except FewgenError as error:
     parser.error(str(error))
 specs = specs_of(args)
@@ -77,19 +74,11 @@ val_f = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", dra
 
 
 def teacher_on(k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(the pool's train indices, the teacher's probabilities for the pool [P, K] and for validation [V, K])."""
+    """(the pool's train indices, the teacher's probabilities for the pool [P, K] and for validation [V, K]): the
+    teacher fitted as ``fewgen evaluate --students`` fits it (``Evaluation.fit_teacher``), at the head's defaults."""
     idx, pool = draws.labeled[(k, seed)], draws.pool_of((k, seed))
-    pool_f = evaluation.cache.get(backbone, checkpoint, spec, "train", pool, images, mmap=True)
-    head = make_head(args.teacher, random_state=seed, memory=evaluation.memory)
-    if uses_pool(args.teacher):  # the pool's features, -1 outside the draw
-        head.fit(pool_f, pool_targets(pool, idx, y_train))
-    else:  # the draw only
-        head.fit(evaluation.cache.get(backbone, checkpoint, spec, "train", np.sort(idx), images), y_train[np.sort(idx)])
-    proba_pool = np.zeros((len(pool), source.num_classes), np.float32)
-    proba_pool[:, head.classes_] = head.predict_proba(pool_f)
-    proba_val = np.zeros((len(y_val), source.num_classes), np.float32)
-    proba_val[:, head.classes_] = head.predict_proba(val_f)
-    return pool, proba_pool, proba_val
+    head, pool_f = evaluation.fit_teacher(backbone, checkpoint, spec, {"head": args.teacher}, idx, pool, seed)
+    return pool, class_probabilities(head, pool_f, source.num_classes), class_probabilities(head, val_f, source.num_classes)
 
 
 def accuracy(proba: np.ndarray) -> float:
@@ -106,7 +95,7 @@ for k in shots:
         scores[("teacher", k, "")].append(accuracy(teacher_val))
         idx = draws.labeled[(k, seed)]
         for variant in variants:
-            config, network = parse(variant)
+            config, network = parsed[variant]
             started = time.perf_counter()
             student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(teacher_pool)
             student.fit(images[idx], y_train[idx], images[pool])

@@ -315,6 +315,14 @@ class Evaluation(DrawRows):
                         pool: np.ndarray, seed: int) -> np.ndarray:
         """``[len(pool), K]``: the probabilities that ``teacher`` (a row's head and candidate), fitted on draw ``idx``
         (a pool head also on the pool's features), gives the pool's images ``pool`` (train indices)."""
+        head, pool_f = self.fit_teacher(backbone, checkpoint, spec, teacher, idx, pool, seed)
+        return class_probabilities(head, pool_f, self.source.num_classes)
+
+    def fit_teacher(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, teacher: dict, idx: np.ndarray,
+                    pool: np.ndarray, seed: int) -> tuple[Any, np.ndarray]:
+        """``(head, the pool's features [P, D] memory-mapped)``: ``teacher`` (a row's ``head``, with its
+        ``head_params`` and ``tuned`` candidate if given) fitted on draw ``idx``, a pool head also on the features of
+        ``pool`` (train indices) with ``y == -1`` outside the draw."""
         images = self.source.train.images
         pool_f = self.cache.get(backbone, checkpoint, spec, "train", pool, images, mmap=True)
         if uses_pool(teacher["head"]):
@@ -323,10 +331,7 @@ class Evaluation(DrawRows):
             x, y = self.cache.get(backbone, checkpoint, spec, "train", np.sort(idx), images), self.y_train[np.sort(idx)]
         params = {**teacher.get("head_params", {}), **teacher.get("tuned", {}), "memory": self.memory,
                   "layout": backbone.token_layout(spec)}
-        head = make_head(teacher["head"], random_state=seed, **params).fit(x, y)
-        proba = np.zeros((len(pool), self.source.num_classes), dtype=np.float32)
-        proba[:, np.asarray(head.classes_, dtype=np.int64)] = head.predict_proba(pool_f)
-        return proba
+        return make_head(teacher["head"], random_state=seed, **params).fit(x, y), pool_f
 
     def run_baselines(self, skip: tuple[str, ...] = ()) -> list[dict]:
         """Every baseline of ``--baselines`` but ``skip``, in that order: pixels as the heads are run, the others trained."""
@@ -344,6 +349,14 @@ def check_students_backbone(students: tuple[str, ...], backbone: Backbone) -> No
         if get_student(name).from_backbone and not isinstance(backbone, TorchBackbone):
             raise FewgenError(f"the {name} student fine-tunes the backbone's own feature path, and the {backbone.name} "
                               "backbone has none; use --students small, or a run of vae, vqvae, alae or ddpm")
+
+
+def class_probabilities(head: Any, x: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[N, num_classes]``: ``head``'s probabilities for the features ``x`` ``[N, D]`` in the columns of its
+    ``classes_`` (integer class ids), zero for a class the head never saw."""
+    proba = np.zeros((len(x), num_classes), dtype=np.float32)
+    proba[:, np.asarray(head.classes_, dtype=np.int64)] = head.predict_proba(x)
+    return proba
 
 
 def choose_teachers(rows: list[dict], teacher: str = "auto") -> dict[int, dict]:
