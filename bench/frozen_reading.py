@@ -9,10 +9,14 @@ accuracy per k:
 - ``centroid CL2N``: SimpleShot's nearest class mean after centring on the pool's mean and L2 normalisation
   (Wang et al. 2019);
 - ``propagate``: label spreading on the 10-NN graph of the pool in the standardised features (today's head)
-  and in CL2N (cosine) space.
+  and in CL2N (cosine) space;
+- ``flip`` (not run unless named in ``--only``): logreg on the mean of the features of each image and of its
+  horizontal mirror (each block's cells mirrored back, so that a cell reads the same part of the object), and
+  logreg trained on both views as two examples; the mirrors' features are extracted here, never cached.
 
 usage: python bench/frozen_reading.py RUN [--shots 1,2,4,8,16] [--seeds 5] [--timesteps 50+100]
-       [--blocks up0+up1+up2+mid] [--pool 2x2] [--combine concat|mean] [--only logreg,pool-std,centroid,propagate] [--C 1,0.1,0.01]
+       [--blocks up0+up1+up2+mid] [--pool 2x2] [--combine concat|mean] [--only logreg,pool-std,centroid,propagate,flip]
+       [--C 1,0.1,0.01]
 
 --timesteps takes several specs, comma-separated (50+100,25+50): each is read and scored in turn.
 """
@@ -30,12 +34,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
+import torch
 
 from fewgen.backbones import checkpoint_hash, load_backbone
 from fewgen.data import load_source
 from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.data.splits import pool_targets
 from fewgen.feature_spec import FeatureSpec
+from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.propagate import _symmetric_connectivity
 from fewgen.rundir import read_run_config
@@ -125,6 +131,29 @@ def cosine_spreading():
     return score
 
 
+def mirrored(idx: np.ndarray) -> np.ndarray:
+    """``[len(idx), D]``: the features of the horizontally mirrored train images ``idx``, each block's cells mirrored
+    back (the layout is the backbone's ``token_layout``: ``(channels, cells)`` per block and timestep)."""
+    x = torch.as_tensor(np.asarray(source.train.images[torch.as_tensor(idx)])).flip(-1)
+    f = np.asarray(extract_features(backbone, x, spec), np.float64)
+    parts, start = [], 0
+    for channels, cells in backbone.token_layout(spec):
+        side, width = int(round(cells ** 0.5)), channels * cells
+        parts.append(f[:, start:start + width].reshape(len(f), channels, side, side)[..., ::-1].reshape(len(f), width))
+        start += width
+    return np.concatenate(parts, axis=1)
+
+
+def flip_mean(x, y, k, seed):
+    z = (x + union_mirrored[np.searchsorted(draws.union, draws.labeled[(k, seed)])]) / 2
+    return make_head("logreg").fit(z, y).predict((val + val_mirrored) / 2)
+
+
+def flip_augmented(x, y, k, seed):
+    z = np.concatenate([x, union_mirrored[np.searchsorted(draws.union, draws.labeled[(k, seed)])]])
+    return make_head("logreg").fit(z, np.concatenate([y, y])).predict(val)
+
+
 def report(name: str, predict, needs_draw: bool = False) -> None:
     means = []
     for k in shots:
@@ -156,3 +185,7 @@ for spec in specs_of(args, args.combine):
         if "propagate" in only:
             report("propagate std", propagate_head(), needs_draw=True)
             report("propagate cl2n", cosine_spreading(), needs_draw=True)
+        if "flip" in only:
+            union_mirrored, val_mirrored = mirrored(draws.union), mirrored(draws.val)
+            report("logreg flip-mean", flip_mean, needs_draw=True)
+            report("logreg flip-augmented", flip_augmented, needs_draw=True)

@@ -257,13 +257,21 @@ def test_students_and_their_teachers_learn_from_the_draws_pool_only(digits, tmp_
         self.classes_ = np.unique(labels)
         return self
 
+    def leaning_to_class_0(self, images):  # the student's probabilities: 0.55 on class 0, the rest spread evenly
+        proba = np.full((len(images), len(self.classes_)), 0.45 / (len(self.classes_) - 1))
+        proba[:, 0] = 0.55
+        return proba
+
     monkeypatch.setattr(Student, "fit", recording_fit)
     monkeypatch.setattr(Student, "predict", lambda self, images: np.zeros(len(images), dtype=np.int64))
+    monkeypatch.setattr(Student, "predict_proba", leaning_to_class_0)
     cfg = dataclasses.replace(FAST, heads=("logreg", "selftrain"), students=("small",))
     evaluation, rows = run_pixels(tmp_path, digits, cfg)
     fits.clear()
-    student_rows = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
-    assert len(seen) == len(student_rows) == len(evaluation.draws.labeled) == 4
+    written = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
+    student_rows = [row for row in written if row["head"] == "student-small"]
+    ensemble_rows = [row for row in written if row["head"] == "student-small+teacher"]
+    assert len(seen) == len(student_rows) == len(ensemble_rows) == len(evaluation.draws.labeled) == 4
     test_rows = feature_rows(digits.test.images)
     val_rows = feature_rows(digits.train.images[torch.as_tensor(evaluation.draws.val)])
     for name, X, _ in fits:  # the teachers' fits
@@ -288,3 +296,13 @@ def test_students_and_their_teachers_learn_from_the_draws_pool_only(digits, tmp_
         np.testing.assert_allclose(targets, head.predict_proba(x), atol=1e-6)  # the pool's own targets, in its order
         assert row["data"] == "pool" and row["head"] == "student-small" and row["backbone"] == "pixels"
         assert row["teacher"] == f"pixels+{teacher['head']}"
+        # the ensemble's row scores the mean of the student's and this teacher's probabilities, on test and validation
+        both = next(r for r in ensemble_rows if (r["shots"], r["seed"]) == (row["shots"], row["seed"]))
+        assert both["data"] == "pool" and both["teacher"] == row["teacher"] and both["student"] == row["student"]
+        val = evaluation.draws.val_of((row["shots"], seed))
+        for images, labels, key in ((digits.test.images, digits.test.labels.numpy(), "accuracy"),
+                                    (digits.train.images[torch.as_tensor(val)], evaluation.y_train[val], "val_accuracy")):
+            mean = (leaning_to_class_0(head, images) + head.predict_proba(
+                PixelsBackbone(image_shape=digits.image_shape).features(images, FeatureSpec()).numpy())) / 2
+            assert both[key] == pytest.approx(float((mean.argmax(axis=1) == labels).mean()))
+            assert both[key] != row[key]  # not the student's own score (it says class 0 everywhere)

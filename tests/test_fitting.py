@@ -212,6 +212,12 @@ def test_fit_chooses_the_validation_best_exportable_head():
     assert "the best on validation, vae[part=stacked]+umap at 90.0%, cannot be saved" in chosen["chosen_by"]
     assert choose_method(rows, "vae", "c", shots=1)["head"] == "mlp"
     assert choose_method(rows, "vae", "other", shots=5) is None
+    student = {**base, "data": "pool", "student": {"steps": 1000}, "teacher": "vae[part=stacked]+knn"}
+    rows += [{**student, "head": "student-small+teacher", "shots": 4, "seed": s, "val_accuracy": 0.95, "accuracy": 0.2}
+             for s in range(3)]  # evaluate's mean of a student and its teacher: measured, not savable
+    chosen = choose_method(rows, "vae", "c", shots=4)
+    assert chosen["head"] == "knn" and "student-small+teacher at 95.0%, cannot be saved: a student averaged with its " \
+        "teacher is saved only when asked: 'fewgen fit --student NAME --with-teacher'" in chosen["chosen_by"]
 
 
 def test_builtin_datasets_need_shots(tmp_path):

@@ -36,7 +36,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
 from fewgen.image_classifier import BATCH, ImageClassifier
-from fewgen.students.model import KIND as STUDENT_KIND, load_student
+from fewgen.students.model import KIND as STUDENT_KIND, AveragedClassifier, load_student
 from fewgen.train import cpu_has_native_bf16, inference_device
 
 MODEL_FILE = "model.json"
@@ -147,9 +147,16 @@ def load_classifier(folder: str | Path) -> Classifier:
                           f"{__version__}; fit it again with this version ('fewgen fit')")
     if model.get("kind") == STUDENT_KIND:
         try:
-            return load_student(folder, model)
+            student = load_student(folder, model)
         except DAMAGED as exc:
             raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+        if "averaged_with" not in model:
+            return student
+        teacher = load_classifier(folder / str(model["averaged_with"]))  # the teacher's own folder, checked as any
+        try:
+            return AveragedClassifier(student, teacher)
+        except ValueError as exc:
+            raise _damaged(path, str(exc)) from None
     found = checkpoint_hash(folder / BACKBONE_DIR)
     if found != model.get("checkpoint"):
         raise FewgenError(f"the backbone files in {folder / BACKBONE_DIR} hash to {found}, not to the checkpoint "

@@ -284,7 +284,9 @@ class Evaluation(DrawRows):
         (spec, head, candidate) of ``feature_rows`` with the best mean validation accuracy (``--teacher`` limits it
         to one head), refitted on the draw. The teacher's probabilities for the draw's pool, and only the pool
         (the train split minus the validation set: never a validation or test image), are the student's targets.
-        One row per draw (data=pool, the teacher's method in ``teacher``), appended as it finishes."""
+        Two rows per draw and student (data=pool, the teacher's method in ``teacher``), appended as they finish: the
+        student's, and ``student-NAME+teacher``'s, the mean of the student's and its teacher's probabilities (an
+        ensemble of the two, scored like any method and chosen on validation like one)."""
         from fewgen.students.student import Student
 
         teachers = choose_teachers(feature_rows, self.cfg.teacher)
@@ -299,24 +301,47 @@ class Evaluation(DrawRows):
             teacher = teachers[shots]
             spec, pool = FeatureSpec.from_dict(teacher["spec"]), self.draws.pool_of((shots, seed))
             started = time.perf_counter()
-            targets = self.teacher_targets(backbone, checkpoint, spec, teacher, idx, pool, seed)  # once for every student
+            head, pool_f = self.fit_teacher(backbone, checkpoint, spec, teacher, idx, pool, seed)  # once for every student
+            targets = class_probabilities(head, pool_f, self.source.num_classes)
             teacher_s = time.perf_counter() - started
+            teacher_proba = self.teacher_probabilities(backbone, checkpoint, spec, head, (shots, seed))
             for entry in (STUDENTS[name] for name in self.cfg.students):
                 student = Student(config, self.source.hflip_preserves_label, seed, entry.name, backbone, spec).teach(targets)
-                row = self.classifier_row(entry.head, spec.to_dict(), student, idx, shots, seed, pool=pool,
-                                          backbone=backbone.name, checkpoint=checkpoint, teacher=method_name(teacher),
-                                          student=config.spec(), teacher_seconds=teacher_s,
-                                          feature_precision=backbone.feature_precision())
-                append_jsonl(self.run_dir / RESULTS_FILE, [row])
-                rows.append(row)
+                fields = dict(backbone=backbone.name, checkpoint=checkpoint, teacher=method_name(teacher),
+                              student=config.spec(), teacher_seconds=teacher_s, feature_precision=backbone.feature_precision())
+                row = self.classifier_row(entry.head, spec.to_dict(), student, idx, shots, seed, pool=pool, **fields)
+                both = self.ensemble_row(f"{entry.head}+teacher", spec.to_dict(), student, teacher_proba, row, fields)
+                append_jsonl(self.run_dir / RESULTS_FILE, [row, both])
+                rows += [row, both]
         return rows
 
-    def teacher_targets(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, teacher: dict, idx: np.ndarray,
-                        pool: np.ndarray, seed: int) -> np.ndarray:
-        """``[len(pool), K]``: the probabilities that ``teacher`` (a row's head and candidate), fitted on draw ``idx``
-        (a pool head also on the pool's features), gives the pool's images ``pool`` (train indices)."""
-        head, pool_f = self.fit_teacher(backbone, checkpoint, spec, teacher, idx, pool, seed)
-        return class_probabilities(head, pool_f, self.source.num_classes)
+    def teacher_probabilities(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, head: Any,
+                              draw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(test [N_test, K], validation [N_val, K])``: a fitted teacher's probabilities for the test split and the
+        draw's validation set, from the cached features (test is only scored, as every method's is)."""
+        images, K = self.source.train.images, self.source.num_classes
+        test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
+        val = self.draws.val_of(draw)
+        val_f = self.cache.get(backbone, checkpoint, spec, "train", val, images) if len(val) else None
+        return (class_probabilities(head, test_f, K),
+                class_probabilities(head, val_f, K) if val_f is not None else np.empty((0, K), np.float32))
+
+    def ensemble_row(self, method: str, spec: dict, fitted: Any, teacher_proba: tuple[np.ndarray, np.ndarray],
+                     student_row: dict, fields: dict) -> dict:
+        """The row of the mean of the ``fitted`` student's and its teacher's probabilities (``teacher_proba``: test,
+        validation), on the student's draw (``student_row``, whose other ``fields`` it shares); its fit time is the
+        student's plus the teacher's."""
+        shots, seed = student_row["shots"], student_row["seed"]
+        val = self.draws.val_of((shots, seed))
+        started = time.perf_counter()
+        test_p = (student_probabilities(fitted, self.test.images, self.source.num_classes) + teacher_proba[0]) / 2
+        val_p = (student_probabilities(fitted, self.source.train.images[torch.as_tensor(val)], self.source.num_classes)
+                 + teacher_proba[1]) / 2 if len(val) else np.empty((0, 0))
+        return self._row(student_row["backbone"], student_row["checkpoint"], spec, method, shots, seed,
+                         np.argmax(test_p, axis=1), np.argmax(val_p, axis=1) if len(val) else np.empty(0),
+                         student_row["fit_seconds"] + student_row["teacher_seconds"],
+                         time.perf_counter() - started, data="pool",
+                         **{k: v for k, v in fields.items() if k not in ("backbone", "checkpoint")})
 
     def fit_teacher(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, teacher: dict, idx: np.ndarray,
                     pool: np.ndarray, seed: int) -> tuple[Any, np.ndarray]:
@@ -349,6 +374,14 @@ def check_students_backbone(students: tuple[str, ...], backbone: Backbone) -> No
         if get_student(name).from_backbone and not isinstance(backbone, TorchBackbone):
             raise FewgenError(f"the {name} student fine-tunes the backbone's own feature path, and the {backbone.name} "
                               "backbone has none; use --students small, or a run of vae, vqvae, alae or ddpm")
+
+
+def student_probabilities(student: Any, images, num_classes: int) -> np.ndarray:
+    """``[N, num_classes]``: a fitted student's probabilities for uint8 ``images`` ``[N, C, H, W]`` in the columns of
+    its ``classes_`` (integer class ids), zero for a class its draw lacked."""
+    proba = np.zeros((len(images), num_classes), dtype=np.float32)
+    proba[:, np.asarray(student.classes_, dtype=np.int64)] = student.predict_proba(images)
+    return proba
 
 
 def class_probabilities(head: Any, x: np.ndarray, num_classes: int) -> np.ndarray:

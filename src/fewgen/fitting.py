@@ -125,11 +125,14 @@ def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.
 
 def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int = 0, head: str | None = None,
                    source_options: SourceOptions | None = None, precision: str = "auto", student: str | None = None,
-                   student_config: StudentConfig | None = None) -> Classifier:
+                   student_config: StudentConfig | None = None, with_teacher: bool = False) -> Classifier:
     """Fit the run's final classifier and save it to the model folder ``out``; returns the classifier. With
-    ``student``, the chosen method is the teacher and the saved model is that student (:mod:`fewgen.students`)."""
+    ``student``, the chosen method is the teacher and the saved model is that student (:mod:`fewgen.students`), or,
+    ``with_teacher``, the mean of the student's and the teacher's probabilities."""
     run_dir, out = Path(run_dir), Path(out)
     student_config = student_config or StudentConfig()
+    if with_teacher and student is None:
+        raise FewgenError("--with-teacher averages a student with its teacher; give the student with --student small (or encoder)")
     if student is not None:
         entry = get_student(student, "--student")
         student_config.check(lambda key: f"--student-option {key}", 1)
@@ -137,7 +140,7 @@ def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int
         classifier = _fit(run_dir, out, shots, seed, head, source_options, precision, student is not None)
         if student is None:
             return classifier
-        return _fit_student(classifier, entry.name, student_config, run_dir, out)
+        return _fit_student(classifier, entry.name, student_config, run_dir, out, with_teacher)
 
 
 def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | None, source_options: SourceOptions | None,
@@ -183,11 +186,13 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
     return classifier
 
 
-def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_dir: Path, out: Path) -> Classifier:
+def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_dir: Path, out: Path,
+                 with_teacher: bool = False) -> Classifier:
     """Train student ``network`` on the teacher's draw and pool, taught by the teacher's probabilities for the pool;
-    save it to ``out``. Its held-out estimate is on the test split; without one it is not estimated (k-fold would
-    train the student k times), and the teacher's method is named instead."""
-    from fewgen.students.model import StudentClassifier, describe_network
+    save it (``with_teacher``: the mean of it and the teacher, with the teacher's folder inside) to ``out``. Its
+    held-out estimate is on the test split; without one it is not estimated (k-fold would train the student k
+    times), and the teacher's method is named instead."""
+    from fewgen.students.model import AveragedClassifier, StudentClassifier, describe_network
     from fewgen.students.student import Student
 
     facts = teacher.info
@@ -201,7 +206,13 @@ def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_d
     described = describe_network(network, source.image_shape, student.classes_, teacher.backbone, teacher.spec)
     classifier = StudentClassifier(student.model_.net, described, source.class_names, source.preprocess)
     if source.test is not None:
-        predicted = np.argmax(classifier.proba_of_split(source.test.images), axis=1)
+        proba = classifier.proba_of_split(source.test.images)
+        if with_teacher:
+            cache = FeatureCache(run_dir)
+            test_f = cache.get(teacher.backbone, teacher.checkpoint, teacher.spec, "test", np.arange(len(source.test)),
+                               source.test.images)
+            proba = (proba + teacher.proba_of_features(test_f)) / 2
+        predicted = np.argmax(proba, axis=1)
         estimate = {"accuracy": float(accuracy_score(source.test.labels.numpy(), predicted)), "on": "test split",
                     "n": int(len(source.test))}
     else:
@@ -213,8 +224,17 @@ def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_d
         "teacher": f"{teacher.backbone.name}[{teacher.spec.label()}]+{teacher.head_name}", "student": config.spec(),
         "estimate": estimate, "student_seconds": student.summary_["seconds"],
         "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - facts["started"]}
-    classifier.save(out)
-    return classifier
+    if not with_teacher:
+        classifier.save(out)
+        return classifier
+    teacher.info = {"run": str(run_dir.resolve()), "dataset": source.name, "method": facts["method"], "seed": seed,
+                    "shots": facts["shots"], "n_labeled": int(len(labeled)), "n_pool": int(len(pool)),
+                    "data": "pool" if uses_pool(teacher.head_name) else "labeled", "taught": f"student-{network}",
+                    "estimate": {"accuracy": None, "on": "not estimated alone: the folder above is the model, this "
+                                                        "teacher averaged with its student", "n": 0}}
+    averaged = AveragedClassifier(classifier, teacher)
+    averaged.save(out, run_dir / BACKBONE_DIR)
+    return averaged
 
 
 def _estimate(classifier: Classifier, cache: FeatureCache, source: Source, labeled: np.ndarray, y_all: np.ndarray, fit) -> dict:

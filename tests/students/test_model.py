@@ -51,6 +51,36 @@ def test_a_saved_student_predicts_the_classes_it_had_in_memory(folder_run, tmp_p
     assert info["kind"] == "student" and info["teacher"].startswith("vae[") and info["data"] == "pool"
 
 
+@pytest.mark.parametrize("head", [None, "propagate"])  # the default teacher (logreg), and one that keeps the pool
+def test_a_student_saved_with_its_teacher_predicts_the_mean_of_the_two(folder_run, tmp_path, capsys, head):
+    """--with-teacher saves evaluate's student-NAME+teacher: the mean of the very student and the very teacher that
+    'fewgen fit --student' and 'fewgen fit' save on their own."""
+    folder, run = folder_run
+    config = StudentConfig(steps=3, batch_size=4, mu=2)
+    model = tmp_path / "model"
+    fitted = fit_classifier(run, model, head=head, student="small", student_config=config, with_teacher=True)
+    assert sorted(p.name for p in model.iterdir()) == ["model.json", "student.safetensors", "teacher"]
+    student = fit_classifier(run, tmp_path / "student", head=head, student="small", student_config=config)
+    teacher = fit_classifier(run, tmp_path / "teacher", head=head)
+    paths = sorted((folder / "test").rglob("*.*"))
+    loaded = load_classifier(model)
+    assert loaded.head_name == "student-small+teacher" and list(loaded.classes_) == ["bright", "dark"]
+    assert loaded.teacher.head_name == teacher.head_name
+    mean = (load_classifier(tmp_path / "student").predict_proba(paths) + load_classifier(tmp_path / "teacher").predict_proba(paths)) / 2
+    np.testing.assert_allclose(loaded.predict_proba(paths), mean, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.predict_proba(paths), fitted.predict_proba(paths))
+    assert not np.array_equal(loaded.predict_proba(paths), student.predict_proba(paths))  # the teacher counts
+    alone = np.concatenate([loaded.predict_proba(p) for p in paths[:3]])
+    assert np.array_equal(alone, loaded.predict_proba(paths)[:3])  # the other images in the call change nothing
+    capsys.readouterr()
+    assert main(["predict", str(model), str(folder / "test")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    by_path = {row[0]: row[1] for row in rows if row and row[0] != "path"}
+    assert [by_path[str(p)] for p in paths] == list(loaded.predict(paths))
+    info = json.loads((model / "model.json").read_text())
+    assert info["averaged_with"] == "teacher" and info["estimate"]["on"] == "test split"
+
+
 def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
     _, run = folder_run
     model = tmp_path / "model"
@@ -68,6 +98,7 @@ def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
     (["--student", "small", "-S", "steps=0"], "--student-option steps must be at least 1, got 0"),
     (["--student", "small", "-S", "temperature=0"], "--student-option temperature must be above 0, got 0.0"),
     (["--student", "small", "--head", "umap"], "--head umap cannot be saved to a model folder"),
+    (["--with-teacher"], "--with-teacher averages a student with its teacher; give the student with --student"),
 ])
 def test_bad_student_settings_for_fit_are_one_sentence(folder_run, tmp_path, capsys, args, wanted):
     _, run = folder_run

@@ -61,8 +61,9 @@ class _Killed(Exception):
     pass
 
 
-def test_a_resumed_student_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
-    config = StudentConfig(steps=6, batch_size=2, mu=2, precision="fp32")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16 autocast runs on every x86 CPU (emulated without AVX512-BF16)
+def test_a_resumed_student_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, precision):
+    config = StudentConfig(steps=6, batch_size=2, mu=2, precision=precision)
     labeled, labels, pool = _images(6), np.array([0, 1, 2, 0, 1, 2]), _images(32, seed=2)
     targets = _teacher(32).numpy()
 

@@ -22,6 +22,7 @@ def fit(
     head: Annotated[Optional[str], typer.Option(help="Head to fit. Default: the one chosen on validation by 'evaluate' (or 'select'), else logreg. With --student: the teacher.")] = None,
     student: Annotated[Optional[str], typer.Option(help="Save a student instead: small or encoder (fewgen.students), taught by the chosen head on the labeled images and the pool; a model folder of a few MB.")] = None,
     student_option: StudentOptions = [],
+    with_teacher: Annotated[bool, typer.Option("--with-teacher", help="With --student: save the mean of the student's and its teacher's probabilities (evaluate's student-NAME+teacher); the folder then holds the teacher too (a pool head keeps the pool's features).")] = False,
     precision: FeaturePrecision = "auto",
     data_root: DataRoot = None,
 ) -> None:
@@ -31,10 +32,11 @@ def fit(
     from fewgen.fitting import fit_classifier
 
     classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root), precision, student,
-                                student_config(student_option))
+                                student_config(student_option), with_teacher)
     method, estimate = classifier.info["method"], classifier.info["estimate"]
     shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"
-    fitted = (f"student-{student} taught by {classifier.info['teacher']}" if student else
+    averaged = f"the mean of student-{student} and its teacher, {classifier.info.get('teacher')}"
+    fitted = (averaged if with_teacher else f"student-{student} taught by {classifier.info['teacher']}" if student else
               f"{classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name}")
     typer.echo(f"fitted {fitted} on {classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by "
                f"{method['chosen_by']}\nheld-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")

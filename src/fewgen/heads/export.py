@@ -35,6 +35,11 @@ def exportable(name: str, params: dict) -> bool:
 
 def why_not_exportable(name: str, params: dict) -> str:
     """Why :func:`exportable` says no."""
+    if name.startswith("student-") and name.endswith("+teacher"):
+        return ("a student averaged with its teacher is saved only when asked: 'fewgen fit --student NAME "
+                "--with-teacher'")
+    if name.startswith("student-"):
+        return "a student is saved by 'fewgen fit --student NAME', which trains it on the chosen head's teaching"
     if name not in HEADS:
         return f"no head is registered as '{name}' (heads: {', '.join(HEADS)})"
     uses_umap = name == "umap" or params.get("space", "features") == "umap"

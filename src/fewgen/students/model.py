@@ -7,6 +7,11 @@ A student's model folder holds no backbone copy and no pool::
                                 class names, preprocessing, the teacher, the held-out estimate
     MODEL/student.safetensors   the network's weights (for the encoder student: the fine-tuned backbone path too)
 
+With ``fewgen fit --student NAME --with-teacher`` the folder also holds the teacher, and the model is the mean of
+the two's probabilities (:class:`AveragedClassifier`, evaluate's ``student-NAME+teacher``)::
+
+    MODEL/teacher/              the teacher's own model folder (backbone, head; a pool head keeps the pool)
+
 The network is run in fixed batches of :data:`~fewgen.backbones.base.FEATURE_BATCH` padded images, in fp32, so an
 image's probabilities do not depend on the other images in the call (as the feature classifiers').
 """
@@ -31,7 +36,7 @@ from fewgen.errors import FewgenError
 from fewgen.image_classifier import ImageClassifier
 from fewgen.students.networks import build_network
 
-MODEL_FILE, WEIGHTS_FILE = "model.json", "student.safetensors"
+MODEL_FILE, WEIGHTS_FILE, TEACHER_DIR = "model.json", "student.safetensors", "teacher"
 KIND = "student"
 
 
@@ -97,21 +102,55 @@ class StudentClassifier(ImageClassifier):
         if folder.exists():
             raise FewgenError(f"{folder} already exists; choose a new --out folder for the model")
         with atomic_folder(folder) as tmp:
-            save_tensors(tmp / WEIGHTS_FILE, dict(self.network.state_dict()), {"fewgen": __version__})
-            write_json(tmp / MODEL_FILE, {
-                "kind": KIND, "fewgen_version": __version__, "network": self.described, "weights": _file_hash(tmp / WEIGHTS_FILE),
-                "head": self.head_name, "class_names": self.class_names, "preprocess": self.preprocess.to_dict(), **self.info})
+            self.write(tmp)
+        return folder
+
+    def write(self, tmp: Path, **extra) -> None:
+        """The weights and ``model.json`` (with ``extra`` fields) into the folder being written."""
+        save_tensors(tmp / WEIGHTS_FILE, dict(self.network.state_dict()), {"fewgen": __version__})
+        write_json(tmp / MODEL_FILE, {
+            "kind": KIND, "fewgen_version": __version__, "network": self.described, "weights": _file_hash(tmp / WEIGHTS_FILE),
+            "head": self.head_name, "class_names": self.class_names, "preprocess": self.preprocess.to_dict(), **self.info,
+            **extra})
+
+
+class AveragedClassifier(ImageClassifier):
+    """The mean of a student's and its teacher's probabilities, ``[B, C]`` per batch: the method that evaluate scores
+    as ``student-NAME+teacher``. Both read the same preprocessed images and name the same classes; each is
+    batch-independent, so the mean is too."""
+
+    def __init__(self, student: StudentClassifier, teacher: ImageClassifier):
+        if list(student.class_names) != list(teacher.class_names):
+            raise ValueError("a student and its teacher must name the same classes, in the same order")
+        self.student, self.teacher = student, teacher
+        self.class_names, self.preprocess = student.class_names, student.preprocess
+        self.head_name, self.info = f"{student.head_name}+teacher", student.info
+        self.backbone, self.spec, self.checkpoint = teacher.backbone, teacher.spec, teacher.checkpoint
+
+    def proba_of_batch(self, batch: torch.Tensor) -> np.ndarray:
+        return (self.student.proba_of_batch(batch) + self.teacher.proba_of_batch(batch)) / 2
+
+    def save(self, folder: Path, backbone_dir: Path) -> Path:
+        """Write the model folder: the student's files, and the teacher's folder (with ``backbone_dir``) inside it."""
+        folder = Path(folder)
+        if folder.exists():
+            raise FewgenError(f"{folder} already exists; choose a new --out folder for the model")
+        with atomic_folder(folder) as tmp:
+            self.teacher.save(tmp / TEACHER_DIR, backbone_dir)
+            self.student.write(tmp, averaged_with=TEACHER_DIR)
         return folder
 
 
 def load_student(folder: Path, model: dict) -> StudentClassifier:
-    """The student in ``folder`` whose ``model.json`` is ``model``; one sentence if its weights changed."""
+    """The student in ``folder`` whose ``model.json`` is ``model``; one sentence if its weights changed. (When
+    ``averaged_with`` names a teacher folder, :func:`fewgen.classifier.load_classifier` adds the teacher.)"""
     weights = Path(folder) / WEIGHTS_FILE
     if not weights.is_file() or _file_hash(weights) != model.get("weights"):
         raise FewgenError(f"the student's weights {weights} are missing or changed since 'fewgen fit' wrote them; fit the "
                           "model again ('fewgen fit --student ...')")
     network = build_described(model["network"])
     network.load_state_dict(load_file(weights))
-    info = {k: v for k, v in model.items() if k not in ("kind", "network", "weights", "head", "class_names", "preprocess")}
+    info = {k: v for k, v in model.items()
+            if k not in ("kind", "network", "weights", "head", "class_names", "preprocess", "averaged_with")}
     return StudentClassifier(network, model["network"], [str(c) for c in model["class_names"]],
                              Preprocess.from_dict(model["preprocess"]), info)
