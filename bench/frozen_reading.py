@@ -36,16 +36,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 import torch
 
-from fewgen.backbones import checkpoint_hash, load_backbone
-from fewgen.data import load_source
-from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.data.splits import pool_targets
 from fewgen.feature_spec import FeatureSpec
 from fewgen.features import extract_features
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.propagate import _symmetric_connectivity
-from fewgen.rundir import read_run_config
-from spec_options import add_spec_options, specs_of  # bench/, beside this script
+from spec_options import add_spec_options, open_bench_run, specs_of  # bench/, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run", type=Path)
@@ -59,10 +55,7 @@ args = parser.parse_args()
 shots = tuple(int(k) for k in args.shots.split(","))
 only = set(args.only.split(","))
 
-source = load_source(read_run_config(args.run)["dataset"])
-evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.seeds, progress=False), eval_id="reading")
-backbone = load_backbone(args.run / "backbone")
-checkpoint = checkpoint_hash(args.run / "backbone")
+source, evaluation, backbone, checkpoint = open_bench_run(args.run, shots, args.seeds, eval_id="reading")
 draws, y_train = evaluation.draws, evaluation.y_train
 y_val = y_train[draws.val]
 

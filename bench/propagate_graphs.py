@@ -30,15 +30,10 @@ from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.semi_supervised import LabelSpreading
 
-from fewgen.atomic import save_npy
-from fewgen.backbones import checkpoint_hash, load_backbone
-from fewgen.data import load_source
 from fewgen.data.splits import pool_targets
-from fewgen.evaluate import EvalConfig, Evaluation
 from fewgen.heads import PoolMemory, make_head
 from fewgen.heads.pool import digest
-from fewgen.rundir import read_run_config
-from spec_options import add_spec_options, specs_of  # bench/, beside this script
+from spec_options import add_spec_options, open_bench_run, specs_of  # bench/, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run", type=Path)
@@ -48,10 +43,7 @@ add_spec_options(parser, pool="4x4")
 args = parser.parse_args()
 shots = tuple(int(k) for k in args.shots.split(","))
 
-source = load_source(read_run_config(args.run)["dataset"])
-evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.seeds, progress=False), eval_id="graphs")
-backbone = load_backbone(args.run / "backbone")
-checkpoint = checkpoint_hash(args.run / "backbone")
+source, evaluation, backbone, checkpoint = open_bench_run(args.run, shots, args.seeds, eval_id="graphs")
 draws, y_train = evaluation.draws, evaluation.y_train
 y_val = y_train[draws.val]
 n_classes = int(y_train.max()) + 1

@@ -22,16 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fewgen.backbones import checkpoint_hash, load_backbone
 from fewgen.cli.options import student_config
 from fewgen.configs import StudentConfig
 from fewgen.cpu import vector_flags
-from fewgen.data import load_source
 from fewgen.errors import FewgenError
-from fewgen.evaluate import EvalConfig, Evaluation, class_probabilities
-from fewgen.rundir import read_run_config
+from fewgen.evaluate import class_probabilities
 from fewgen.students.student import Student
-from spec_options import add_spec_options, specs_of  # bench/, beside this script
+from spec_options import add_spec_options, open_bench_run, specs_of  # bench/, beside this script
 
 parser = argparse.ArgumentParser()
 parser.add_argument("run", type=Path)
@@ -64,10 +61,7 @@ if len(specs) != 1:
 spec = specs[0]
 
 print(f"cpu flags: {vector_flags()}", flush=True)
-source = load_source(read_run_config(args.run)["dataset"])
-evaluation = Evaluation(args.run, source, EvalConfig(shots=shots, seeds=args.seeds, progress=False), eval_id="variants")
-backbone = load_backbone(args.run / "backbone")
-checkpoint = checkpoint_hash(args.run / "backbone")
+source, evaluation, backbone, checkpoint = open_bench_run(args.run, shots, args.seeds, eval_id="variants")
 draws, y_train, images = evaluation.draws, evaluation.y_train, source.train.images
 val_images, y_val = images[draws.val], y_train[draws.val]
 val_f = np.asarray(evaluation.cache.get(backbone, checkpoint, spec, "train", draws.val, images), np.float64)

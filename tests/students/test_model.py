@@ -29,6 +29,19 @@ def folder_run(tmp_path_factory) -> tuple[Path, Path]:
     return folder, run
 
 
+def _predicts_as_loaded(model: Path, folder: Path, loaded, capsys) -> None:
+    """An image's probabilities do not depend on the others in the call, and 'fewgen predict' names the classes
+    that the loaded classifier does."""
+    paths = sorted((folder / "test").rglob("*.*"))
+    alone = np.concatenate([loaded.predict_proba(p) for p in paths[:3]])
+    assert np.array_equal(alone, loaded.predict_proba(paths)[:3])  # the other images in the call change nothing
+    capsys.readouterr()
+    assert main(["predict", str(model), str(folder / "test")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    by_path = {row[0]: row[1] for row in rows if row and row[0] != "path"}
+    assert [by_path[str(p)] for p in paths] == list(loaded.predict(paths))
+
+
 @pytest.mark.parametrize("network", ["small", "encoder"])
 def test_a_saved_student_predicts_the_classes_it_had_in_memory(folder_run, tmp_path, capsys, network):
     folder, run = folder_run
@@ -40,13 +53,7 @@ def test_a_saved_student_predicts_the_classes_it_had_in_memory(folder_run, tmp_p
     loaded = load_classifier(model)
     assert loaded.head_name == f"student-{network}" and list(loaded.classes_) == ["bright", "dark"]
     np.testing.assert_array_equal(loaded.predict_proba(paths), fitted.predict_proba(paths))
-    alone = np.concatenate([loaded.predict_proba(p) for p in paths[:3]])
-    assert np.array_equal(alone, loaded.predict_proba(paths)[:3])  # the other images in the call change nothing
-    capsys.readouterr()
-    assert main(["predict", str(model), str(folder / "test")]) == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    by_path = {row[0]: row[1] for row in rows if row and row[0] != "path"}
-    assert [by_path[str(p)] for p in paths] == list(loaded.predict(paths))
+    _predicts_as_loaded(model, folder, loaded, capsys)
     info = json.loads((model / "model.json").read_text())
     assert info["kind"] == "student" and info["teacher"].startswith("vae[") and info["data"] == "pool"
 
@@ -70,13 +77,7 @@ def test_a_student_saved_with_its_teacher_predicts_the_mean_of_the_two(folder_ru
     np.testing.assert_allclose(loaded.predict_proba(paths), mean, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(loaded.predict_proba(paths), fitted.predict_proba(paths))
     assert not np.array_equal(loaded.predict_proba(paths), student.predict_proba(paths))  # the teacher counts
-    alone = np.concatenate([loaded.predict_proba(p) for p in paths[:3]])
-    assert np.array_equal(alone, loaded.predict_proba(paths)[:3])  # the other images in the call change nothing
-    capsys.readouterr()
-    assert main(["predict", str(model), str(folder / "test")]) == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    by_path = {row[0]: row[1] for row in rows if row and row[0] != "path"}
-    assert [by_path[str(p)] for p in paths] == list(loaded.predict(paths))
+    _predicts_as_loaded(model, folder, loaded, capsys)
     info = json.loads((model / "model.json").read_text())
     assert info["averaged_with"] == "teacher" and info["estimate"]["on"] == "test split"
 
