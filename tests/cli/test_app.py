@@ -326,17 +326,20 @@ def test_ddpm_weights_option_and_the_stored_data_root(tmp_path, capsys, monkeypa
 
 
 def test_students_run_on_every_draw_beside_the_heads(tiny_run, capsys):
-    """Each student has a row per draw (data = pool, the teacher named) and appears in the table; the encoder student
-    fine-tunes the run's own VAE."""
+    """Each student has a row per draw (data = pool, the teacher named), and so has its average with the teacher, and
+    both appear in the table; the encoder student fine-tunes the run's own VAE."""
     capsys.readouterr()
     assert main(["evaluate", str(tiny_run), "--shots", "1,2", "--seeds", "2", "--val-per-class", "4", "--parts", "stacked",
                  "--heads", "logreg", "--baselines", "", "--students", "small,encoder", "-S", "steps=2",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "vae[part=stacked]+student-small" in out and "vae[part=stacked]+student-encoder" in out
+    assert "vae[part=stacked]+student-small+teacher" in out
     rows = [json.loads(line) for line in (tiny_run / "results.jsonl").read_text().splitlines()]
     students = [row for row in rows if row["head"].startswith("student-")]
-    assert len(students) == 2 * 2 * 2
+    assert sorted({row["head"] for row in students}) == ["student-encoder", "student-encoder+teacher", "student-small",
+                                                          "student-small+teacher"]
+    assert len(students) == 2 * 2 * 2 * 2  # 2 students (and their averages) x 2 k x 2 seeds
     assert {row["data"] for row in students} == {"pool"} and {row["teacher"] for row in students} == {"vae[part=stacked]+logreg"}
     assert all(row["student"]["steps"] == 2 and row["fit_seconds"] > 0 for row in students)
 
