@@ -36,7 +36,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
 from fewgen.image_classifier import BATCH, ImageClassifier
-from fewgen.students.model import KIND as STUDENT_KIND, AveragedClassifier, load_student
+from fewgen.students.model import KIND as STUDENT_KIND, TEACHER_DIR, AveragedClassifier, load_student
 from fewgen.train import cpu_has_native_bf16, inference_device
 
 MODEL_FILE = "model.json"
@@ -152,7 +152,9 @@ def load_classifier(folder: str | Path) -> Classifier:
             raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
         if "averaged_with" not in model:
             return student
-        teacher = load_classifier(folder / str(model["averaged_with"]))  # the teacher's own folder, checked as any
+        if model["averaged_with"] != TEACHER_DIR:  # fit writes only this name; another could point anywhere, even here
+            raise _damaged(path, f"its averaged_with is {model['averaged_with']!r}, not the teacher folder {TEACHER_DIR!r}")
+        teacher = load_classifier(folder / TEACHER_DIR)  # the teacher's own folder, checked as any
         try:
             return AveragedClassifier(student, teacher)
         except ValueError as exc:

@@ -80,6 +80,9 @@ def test_a_student_saved_with_its_teacher_predicts_the_mean_of_the_two(folder_ru
     _predicts_as_loaded(model, folder, loaded, capsys)
     info = json.loads((model / "model.json").read_text())
     assert info["averaged_with"] == "teacher" and info["estimate"]["on"] == "test split"
+    (model / "model.json").write_text(json.dumps({**info, "averaged_with": "."}))  # would load itself, forever
+    with pytest.raises(FewgenError, match="averaged_with is '.', not the teacher folder 'teacher'"):
+        load_classifier(model)
 
 
 def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
