@@ -113,11 +113,11 @@ for spec in specs_of(args, "concat"):
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, index=nn_pool, sim=sim_pool)
         tmp.replace(path)
-    nn_val, sim_val = cosine_neighbours(z_pool, z_val, 50, exclude_self=False)
+    nn_val, _ = cosine_neighbours(z_pool, z_val, 50, exclude_self=False)
     print(f"  (cosine 50-NN of the pool: {time.perf_counter() - started:.0f} s)", flush=True)
     graphs = {
-        "cosine 10-NN": (graph_of(nn_pool[:, :10], np.ones((len(pool), 10)), len(pool)), nn_val[:, :10], None),
-        "cosine 50-NN w=s^3": (graph_of(nn_pool, np.clip(sim_pool, 0, None) ** 3, len(pool)), nn_val, None),
+        "cosine 10-NN": (graph_of(nn_pool[:, :10], np.ones((len(pool), 10)), len(pool)), nn_val[:, :10]),
+        "cosine 50-NN w=s^3": (graph_of(nn_pool, np.clip(sim_pool, 0, None) ** 3, len(pool)), nn_val),
     }
     results: dict[str, list[float]] = {}
     nn_std = None
@@ -132,9 +132,9 @@ for spec in specs_of(args, "concat"):
             F_std[:, head.classes_] = head.label_distributions_
             if nn_std is None:  # the validation images' 10 nearest pool images in the head's space (label-free)
                 nn_std = head.index_.kneighbors(head.space_.transform(val), n_neighbors=10, return_distance=False)
-            candidates = {"std 10-NN": (F_std, nn_std, None)}
-            candidates.update({name: (spread(g, targets), nnv, w) for name, (g, nnv, w) in graphs.items()})
-            for name, (F, nnv, _) in candidates.items():
+            candidates = {"std 10-NN": (F_std, nn_std)}
+            candidates.update({name: (spread(g, targets), nnv) for name, (g, nnv) in graphs.items()})
+            for name, (F, nnv) in candidates.items():
                 for balanced in (False, True):
                     G = class_mass_normalised(F, prior) if balanced else F
                     pred = np.argmax(G[nnv].mean(axis=1), axis=1)
