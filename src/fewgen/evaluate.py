@@ -334,8 +334,8 @@ class Evaluation(DrawRows):
         shots, seed = student_row["shots"], student_row["seed"]
         val = self.draws.val_of((shots, seed))
         started = time.perf_counter()
-        test_p = (student_probabilities(fitted, self.test.images, self.source.num_classes) + teacher_proba[0]) / 2
-        val_p = (student_probabilities(fitted, self.source.train.images[torch.as_tensor(val)], self.source.num_classes)
+        test_p = (class_probabilities(fitted, self.test.images, self.source.num_classes) + teacher_proba[0]) / 2
+        val_p = (class_probabilities(fitted, self.source.train.images[torch.as_tensor(val)], self.source.num_classes)
                  + teacher_proba[1]) / 2 if len(val) else np.empty((0, 0))
         return self._row(student_row["backbone"], student_row["checkpoint"], spec, method, shots, seed,
                          np.argmax(test_p, axis=1), np.argmax(val_p, axis=1) if len(val) else np.empty(0),
@@ -376,19 +376,12 @@ def check_students_backbone(students: tuple[str, ...], backbone: Backbone) -> No
                               "backbone has none; use --students small, or a run of vae, vqvae, alae or ddpm")
 
 
-def student_probabilities(student: Any, images, num_classes: int) -> np.ndarray:
-    """``[N, num_classes]``: a fitted student's probabilities for uint8 ``images`` ``[N, C, H, W]`` in the columns of
-    its ``classes_`` (integer class ids), zero for a class its draw lacked."""
-    proba = np.zeros((len(images), num_classes), dtype=np.float32)
-    proba[:, np.asarray(student.classes_, dtype=np.int64)] = student.predict_proba(images)
-    return proba
-
-
-def class_probabilities(head: Any, x: np.ndarray, num_classes: int) -> np.ndarray:
-    """``[N, num_classes]``: ``head``'s probabilities for the features ``x`` ``[N, D]`` in the columns of its
-    ``classes_`` (integer class ids), zero for a class the head never saw."""
+def class_probabilities(model: Any, x, num_classes: int) -> np.ndarray:
+    """``[N, num_classes]``: a fitted ``model``'s probabilities for its inputs ``x`` (a head's features ``[N, D]``, a
+    student's uint8 images ``[N, C, H, W]``) in the columns of its ``classes_`` (integer class ids), zero for a class
+    it never saw."""
     proba = np.zeros((len(x), num_classes), dtype=np.float32)
-    proba[:, np.asarray(head.classes_, dtype=np.int64)] = head.predict_proba(x)
+    proba[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(x)
     return proba
 
 
