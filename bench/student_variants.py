@@ -26,7 +26,7 @@ from fewgen.cli.options import student_config
 from fewgen.configs import StudentConfig
 from fewgen.cpu import vector_flags
 from fewgen.errors import FewgenError
-from fewgen.evaluate import class_probabilities
+from fewgen.teaching import class_probabilities
 from fewgen.students.student import Student
 from spec_options import add_spec_options, open_bench_run, specs_of  # bench/, beside this script
 

@@ -246,7 +246,7 @@ def test_students_and_their_teachers_learn_from_the_draws_pool_only(digits, tmp_
     """The teacher is refitted on the draw (a pool head also on the pool's features); its targets are for the draw's
     pool images, in the order the student gets them, and the student trains on those and the draw: never on a
     validation or test image."""
-    from fewgen.evaluate import choose_teachers
+    from fewgen.teaching import choose_teachers
     from fewgen.heads import make_head
     from fewgen.students.student import Student
 

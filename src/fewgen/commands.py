@@ -24,7 +24,8 @@ from fewgen.backbones.torch_backbone import TorchBackbone
 from fewgen.cpu import vector_flags
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError, FewgenWarning
-from fewgen.evaluate import EvalConfig, Evaluation, check_students_backbone
+from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.teaching import check_students_backbone
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection

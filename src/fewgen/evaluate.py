@@ -13,7 +13,6 @@ group finishes, so a killed evaluation keeps what it computed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from fewgen.results import DATA_USES, HEAD_DEFAULTS, make_row, method_name  # no
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
 from fewgen.students import STUDENTS, get_student
+from fewgen.teaching import choose_teachers, class_probabilities
 
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
 # Few on purpose: every extra candidate scored on the same validation draw inflates the winner's estimate.
@@ -364,42 +364,6 @@ class Evaluation(DrawRows):
         for name in (name for name in self.cfg.baselines if name not in skip):
             rows += self.run_trained(name) if BASELINES[name].where else self.run_pixels()
         return rows
-
-
-def check_students_backbone(students: tuple[str, ...], backbone: Backbone) -> None:
-    """One sentence when a student's network comes from the backbone and this one has no trained weights (pixels)."""
-    from fewgen.backbones.torch_backbone import TorchBackbone
-
-    for name in students:
-        if get_student(name).from_backbone and not isinstance(backbone, TorchBackbone):
-            raise FewgenError(f"the {name} student fine-tunes the backbone's own feature path, and the {backbone.name} "
-                              "backbone has none; use --students small, or a run of vae, vqvae, alae or ddpm")
-
-
-def class_probabilities(model: Any, x, num_classes: int) -> np.ndarray:
-    """``[N, num_classes]``: a fitted ``model``'s probabilities for its inputs ``x`` (a head's features ``[N, D]``, a
-    student's uint8 images ``[N, C, H, W]``) in the columns of its ``classes_`` (integer class ids), zero for a class
-    it never saw."""
-    proba = np.zeros((len(x), num_classes), dtype=np.float32)
-    proba[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(x)
-    return proba
-
-
-def choose_teachers(rows: list[dict], teacher: str = "auto") -> dict[int, dict]:
-    """Per k, the row standing for the teacher: of the (spec, head, candidate) groups in ``rows`` (of ``teacher``
-    only, unless auto), the one with the best mean validation accuracy over the seeds; ties go to the first. Test
-    accuracy is never read here."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        if teacher == "auto" or row["head"] == teacher:
-            groups[(row["shots"], json.dumps(row["spec"], sort_keys=True), row["head"],
-                    json.dumps(row.get("tuned", {}), sort_keys=True))].append(row)
-    best: dict[int, tuple[float, dict]] = {}
-    for (shots, *_), group in groups.items():
-        score = float(np.mean([row["val_accuracy"] or 0.0 for row in group]))
-        if shots not in best or score > best[shots][0]:
-            best[shots] = (score, group[0])
-    return {shots: row for shots, (_, row) in best.items()}
 
 
 def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:
