@@ -121,6 +121,31 @@ def test_the_choice_between_heads_and_students_is_made_per_k_on_validation_only(
     assert "chosen per k" not in format_table(ROWS)  # only where students ran
 
 
+def test_the_per_k_choice_compares_methods_on_the_draws_they_share():
+    """propagate ran on seeds 0-4, the average on 0-2; on those 3 propagate is better on validation, though its
+    5-seed mean (pulled down by seeds 3 and 4) is below the average's."""
+    from fewgen.report.summary import chosen_per_k
+
+    propagate = [0.80, 0.80, 0.80, 0.50, 0.50]
+    rows = [*[row("vae", "propagate", 4, s, 0.7, v) for s, v in enumerate(propagate)],
+            *[row("vae", "student-small+teacher", 4, s, 0.6, 0.75) for s in range(3)]]
+    method, val, test, n = chosen_per_k(rows)["vae"][4]
+    assert method == "vae[part=stacked]+propagate" and n == 3
+    assert np.isclose(val, 0.80) and np.isclose(test, 0.7)
+    assert "(n=3)" in format_table(rows)
+
+
+def test_a_draw_run_twice_counts_once():
+    """An evaluation run again on the same draws writes its rows again: the later row replaces the earlier one, and
+    the mean and its CI count each draw once."""
+    first = [row("vae", "logreg", 4, s, 0.5, 0.5) for s in range(2)]
+    again = [row("vae", "logreg", 4, s, 0.7 + 0.1 * s, 0.5) for s in range(2)]
+    mean, _, n = summarise(first + again)["vae[part=stacked]+logreg"][4]
+    assert n == 2 and np.isclose(mean, 0.75)
+    other_checkpoint = [{**r, "checkpoint": "b"} for r in first]  # another model on the same draws: its own rows
+    assert summarise(first + other_checkpoint)["vae[part=stacked]+logreg"][4][2] == 4
+
+
 def test_time_to_accuracy_is_the_best_validation_spec_of_each_chunk_per_k():
     def select(checkpoint, t, shots, values):
         return [{"stage": "select", "checkpoint": checkpoint, "spec": {"layers": ["up0"], "timestep": [t]}, "head": "logreg",

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from fewgen.results import data_use as row_data_use
 from fewgen.results import head_label, method_base, method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
 
 
+def _draw(row: dict) -> tuple:
+    """The draw a row was scored on: its dataset, the checkpoint its features came from, and its seed (a draw
+    depends on the dataset, k and the seed; k is kept apart by the callers)."""
+    return row.get("dataset"), row.get("checkpoint"), row["seed"]
+
+
 def _scored(rows: list[dict], metric: str) -> list[dict]:
-    """The evaluation rows that carry ``metric`` (not `select`'s validation sweep rows)."""
-    return [row for row in rows if row.get(metric) is not None and stage(row) == "evaluate"]
+    """The evaluation rows that carry ``metric`` (not `select`'s validation sweep rows), one per method, k and draw:
+    a later row of the same method on the same draw (an evaluation run again, e.g. with students added) replaces the
+    earlier one, so that a draw counts once in a mean and its CI (two rows of one draw are not two samples)."""
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        if row.get(metric) is not None and stage(row) == "evaluate":
+            latest[(method_name(row), row["shots"], *_draw(row))] = row
+    return list(latest.values())
 
 
 def summarise(rows: list[dict], metric: str = "accuracy") -> dict[str, dict[int, tuple[float, float, int]]]:
@@ -198,34 +212,45 @@ def format_table(rows: list[dict], metric: str = "accuracy") -> str:
     return "\n".join(lines)
 
 
-def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, float]]]:
-    """For each backbone whose features were read (heads and students), per k: the method with the best mean
-    validation accuracy at that k (ties: the simpler head), with its mean validation and test accuracy. Test
-    accuracy is only reported, never compared. Baselines (their own backbone) are left out."""
-    read = [row for row in rows if row["head"] != row["backbone"]]
-    val, test = summarise(read, "val_accuracy"), summarise(read)
-    backbone_of = {method_name(row): row["backbone"] for row in read}
-    head_of = {method_name(row): row["head"] for row in read}
+def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, float, int]]]:
+    """For each backbone whose features were read (heads and students), per k: ``(method, mean validation accuracy,
+    mean test accuracy, draws)`` of the method with the best mean validation accuracy at that k (ties: the simpler
+    head). The candidates are compared on the draws that every one of them was run on at that k, so that a method
+    run on 5 seeds is not weighed against one run on 3 (where they share none, each on its own draws). Test
+    accuracy, on the same draws, is only reported, never compared. Baselines (their own backbone) are left out."""
+    scored = {(method_name(row), row["shots"], *_draw(row)): row["accuracy"] for row in _scored(rows, "accuracy")}
+    draws: dict[tuple[str, int], dict[str, dict[tuple, tuple[float, float]]]] = defaultdict(lambda: defaultdict(dict))
+    head_of = {}
+    for row in _scored(rows, "val_accuracy"):
+        method, k = method_name(row), row["shots"]
+        test = scored.get((method, k, *_draw(row)))
+        if row["head"] == row["backbone"] or test is None:
+            continue
+        head_of[method] = row["head"]
+        draws[(row["backbone"], k)][method][_draw(row)] = (row["val_accuracy"], test)
     best: dict[str, dict[int, tuple]] = defaultdict(dict)
-    for method, by_shots in val.items():
-        for k, (mean, _, _) in by_shots.items():
-            if k not in test.get(method, {}):
-                continue
-            candidate = (round(mean, 9), -simplicity(head_of[method]), method)
-            current = best[backbone_of[method]].get(k)
+    for (backbone, k), by_method in sorted(draws.items(), key=lambda item: item[0][1]):
+        shared = set.intersection(*(set(by_draw) for by_draw in by_method.values()))
+        for method, by_draw in by_method.items():
+            on = [by_draw[draw] for draw in (shared or by_draw)]
+            val, test = (float(np.mean(column)) for column in zip(*on))
+            candidate = (round(val, 9), -simplicity(head_of[method]), method, test, len(on))
+            current = best[backbone].get(k)
             if current is None or candidate[:2] > current[:2]:
-                best[backbone_of[method]][k] = candidate
-    return {backbone: {k: (method, mean, test[method][k][0]) for k, (mean, _, method) in sorted(by_k.items())}
+                best[backbone][k] = candidate
+    return {backbone: {k: (method, val, test, n) for k, (val, _, method, test, n) in by_k.items()}
             for backbone, by_k in best.items()}
 
 
 def format_chosen_per_k(rows: list[dict]) -> str:
-    """Where students were run: per backbone and k, the validation-chosen method and its validation → test accuracy."""
+    """Where students were run: per backbone and k, the validation-chosen method and its validation → test accuracy
+    on the draws the candidates share."""
     if not any(row["head"].startswith("student-") for row in rows):
         return ""
-    lines = ["chosen per k on validation among the heads and students (validation → test accuracy, %):"]
+    lines = ["chosen per k on validation among the heads and students, on the draws they all ran "
+             "(validation → test accuracy, %; n draws):"]
     for backbone, by_k in chosen_per_k(rows).items():
-        cells = "; ".join(f"k={k} {method} {100 * v:.1f} → {100 * t:.1f}" for k, (method, v, t) in by_k.items())
+        cells = "; ".join(f"k={k} {method} {100 * v:.1f} → {100 * t:.1f} (n={n})" for k, (method, v, t, n) in by_k.items())
         lines.append(f"  {backbone}: {cells}")
     return "\n".join(lines)
 
