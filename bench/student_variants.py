@@ -5,7 +5,8 @@ as for ``fewgen evaluate --students``, and here also scored on validation), trai
 accuracy beside the teacher's and beside the average of the two's probabilities (teacher + student), and the share
 of pool images whose target was the student's own confident pseudo-label rather than the teacher's, in its last epoch. A variant is
 ``;``-separated ``KEY=VALUE`` settings of the student, as ``-S`` takes them (steps, threshold, lambda_u, rounds,
-temperature: the teacher's targets sharpened by MixMatch's temperature, ...), plus ``network=small|encoder``.
+temperature: the teacher's targets sharpened by MixMatch's temperature, ...), plus ``network=small|encoder`` and
+``flip=0`` (no horizontal flips in the weak and strong views, where the dataset would allow them).
 
 usage: python bench/student_variants.py RUN [--shots 8,16] [--seeds 2] [--timesteps 50+100]
        [--blocks up0+up1+up2+mid] [--pool 4x4] [--teacher propagate] [--variants "steps=1000|steps=1000;temperature=0.5"]
@@ -41,13 +42,22 @@ args = parser.parse_args()
 shots = tuple(int(k) for k in args.shots.split(","))
 
 
-def parse(variant: str) -> tuple[StudentConfig, str]:
-    """(the student's settings, as ``-S`` parses them, and the network) of ``key=value;...``."""
-    settings = [item for item in variant.split(";") if item and not item.startswith("network=")]
-    networks = [item.split("=", 1)[1] for item in variant.split(";") if item.startswith("network=")]
+def parse(variant: str) -> tuple[StudentConfig, str, bool]:
+    """(the student's settings, as ``-S`` parses them, the network, and whether its views may flip) of
+    ``key=value;...``."""
+    own = {"network": "small", "flip": "1"}
+    settings = []
+    for item in filter(None, variant.split(";")):
+        key, _, value = item.partition("=")
+        if key in own:
+            own[key] = value
+        else:
+            settings.append(item)
+    if own["flip"] not in ("0", "1"):
+        raise FewgenError(f"--variants' flip must be 0 or 1, got {own['flip']!r}")
     config = student_config(settings)
     config.check(lambda key: f"--variants' {key}", args.seeds)  # steps=0 and the like
-    return config, (networks or ["small"])[-1]
+    return config, own["network"], own["flip"] == "1"
 
 
 variants = args.variants.split("|")
@@ -89,9 +99,9 @@ for k in shots:
         scores[("teacher", k, "")].append(accuracy(teacher_val))
         idx = draws.labeled[(k, seed)]
         for variant in variants:
-            config, network = parsed[variant]
+            config, network, flip = parsed[variant]
             started = time.perf_counter()
-            student = Student(config, source.hflip_preserves_label, seed, network, backbone, spec).teach(teacher_pool)
+            student = Student(config, flip and source.hflip_preserves_label, seed, network, backbone, spec).teach(teacher_pool)
             student.fit(images[idx], y_train[idx], images[pool])
             student_val = student.predict_proba(val_images)
             mixed = (student_val + teacher_val) / 2
