@@ -220,6 +220,19 @@ def test_fit_chooses_the_validation_best_exportable_head():
         "teacher is saved only when asked: 'fewgen fit --student NAME --with-teacher'" in chosen["chosen_by"]
 
 
+def test_fit_compares_methods_on_shared_draws_each_counted_once():
+    """knn ran on seeds 0-4 and is best on the 3 draws it shares with logreg; its seeds 3 and 4 (bad on validation)
+    must not decide, and logreg's rows written twice (an evaluation run again) count once."""
+    from fewgen.fitting import choose_method
+
+    base = {"backbone": "vae", "checkpoint": "c", "spec": {"part": "stacked"}, "shots": 4}
+    rows = [{**base, "head": "knn", "seed": s, "val_accuracy": v} for s, v in enumerate([0.8, 0.8, 0.8, 0.1, 0.1])]
+    rows += [{**base, "head": "logreg", "seed": s, "val_accuracy": 0.95} for s in range(3)]  # an early run
+    rows += [{**base, "head": "logreg", "seed": s, "val_accuracy": 0.7} for s in range(3)]  # run again: replaces it
+    chosen = choose_method(rows, "vae", "c", shots=4)
+    assert chosen["head"] == "knn" and chosen["n_seeds"] == 3 and abs(chosen["val_accuracy"] - 0.8) < 1e-9
+
+
 def test_builtin_datasets_need_shots(tmp_path):
     from fewgen.fitting import _draw
     from fewgen.data import load_source

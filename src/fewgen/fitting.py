@@ -48,8 +48,10 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     """The validation-best exportable (spec, head, settings) among evaluate's rows of this checkpoint, at the
     shots value nearest (on a log scale) to ``shots``; None when there is none.
 
-    Ties (equal mean validation accuracy, common when validation holds a few images) go to the simpler head
-    (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer settings, then to the method evaluated first."""
+    The methods are compared on the draws (seeds) that all of them ran at that k, each draw once, so that a
+    method run on 5 seeds is not weighed against one run on 3. Ties (equal mean validation accuracy, common when
+    validation holds a few images) go to the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer
+    settings, then to the method evaluated first."""
     candidates = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
                   and stage(r) != "select" and data_use(r) != "test"
                   and r.get("val_accuracy") is not None and head in (None, r["head"])]
@@ -58,6 +60,9 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
         return None
     k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
     groups, every = _by_method([r for r in scored if r["shots"] == k]), _by_method([r for r in candidates if r["shots"] == k])
+    shared = set.intersection(*({r["seed"] for r in g} for g in every.values()))  # the draws every candidate ran
+    groups = {key: [r for r in g if r["seed"] in shared] or g for key, g in groups.items()}
+    every = {key: [r for r in g if r["seed"] in shared] or g for key, g in every.items()}
     means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in every.items()}
     top = max(means[key] for key in groups)
     tied = [key for key in groups if means[key] == top]  # in the order the rows were written
@@ -80,12 +85,13 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
 
 
 def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped by (spec, head, settings), in the order they were written."""
-    groups: dict[str, list[dict]] = {}
+    """Rows grouped by (spec, head, settings), in the order they were first written, one per draw (seed): a later
+    row of the same draw (the evaluation run again) replaces the earlier one, so a draw counts once."""
+    groups: dict[str, dict[int, dict]] = {}
     for r in rows:
         key = json.dumps([r["spec"], r["head"], head_params(r), tuned(r)], sort_keys=True)
-        groups.setdefault(key, []).append(r)
-    return groups
+        groups.setdefault(key, {})[r["seed"]] = r
+    return {key: list(by_seed.values()) for key, by_seed in groups.items()}
 
 
 def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:
