@@ -6,6 +6,7 @@ import pytest
 
 from fewgen.cli.options import alternatives, baseline_configs, feature_specs, ints, key_values, names, validation
 from fewgen.errors import FewgenError
+from fewgen.feature_spec import FeatureSpec
 
 
 def test_comma_separated_whole_numbers():
@@ -25,7 +26,8 @@ def test_names_alternatives_and_validation():
 
 
 def test_feature_specs_come_from_one_kind_of_option():
-    assert feature_specs("", "", "", "mean", "") is None  # the run's default (select's choice)
+    assert feature_specs("", "", "", "", "") is None  # the run's default (select's choice, else the backbone's)
+    assert feature_specs("", "", "", "mean", "") == [FeatureSpec(pool="mean")]  # asked for: the global average
     specs = feature_specs("", "50,100", "mid+up0", "mean", "")
     assert [(s.timestep, s.layers) for s in specs] == [((50,), ("mid", "up0")), ((100,), ("mid", "up0"))]
     assert [s.part for s in feature_specs("mu,z", "", "", "mean", "")] == ["mu", "z"]

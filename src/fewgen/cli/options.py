@@ -47,7 +47,9 @@ def alternatives(text: str, option: str, convert=str) -> list[tuple]:
 
 def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: str, noise_draws: int = 1,
                   combine: str = "concat") -> list[FeatureSpec] | None:
-    """Feature specs from the evaluate options; None means the run's default (``select``'s choice, if any)."""
+    """Feature specs from the evaluate options; None means the run's default (``select``'s choice, else the
+    backbone's default spec). An empty ``pool`` is not given (mean where another option is); ``mean`` given alone
+    asks for the global average."""
     from fewgen.backbones import FeatureSpec
 
     if parts and (timesteps or blocks):
@@ -57,10 +59,11 @@ def feature_specs(parts: str, timesteps: str, blocks: str, pool: str, weights: s
     if combine not in ("concat", "mean"):
         raise FewgenError(f"--combine must be concat or mean, got '{combine}'")
     reading = {"noise_draws": None if noise_draws == 1 else noise_draws, "combine": None if combine == "concat" else combine}
+    if not (parts or timesteps or blocks or pool or weights or any(reading.values())):
+        return None
+    pool = pool or "mean"
     if parts:
         return [FeatureSpec(part=p, pool=pool, weights=weights or None, **reading) for p in names(parts)]
-    if not (timesteps or blocks or pool != "mean" or weights or any(reading.values())):
-        return None
     t_options = alternatives(timesteps, "--timesteps", int) or [None]
     b_options = alternatives(blocks, "--blocks") or [None]
     return [FeatureSpec(layers=b, timestep=t, pool=pool, weights=weights or None, **reading)
