@@ -56,7 +56,7 @@ class EvalConfig:
 
     shots: tuple[int, ...] = (1, 2, 5, 10)
     seeds: int = 5
-    heads: tuple[str, ...] = ("mlp", "logreg", "knn")
+    heads: tuple[str, ...] = ("mlp", "logreg", "knn", "propagate")  # propagate: the validation choice at k >= 2 (BENCHMARKS)
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global

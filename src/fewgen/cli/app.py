@@ -117,7 +117,7 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain'.")],
     shots: Shots = "1,2,5,10",
     seeds: Seeds = 5,
-    heads: Heads = "mlp,logreg,knn",
+    heads: Heads = "mlp,logreg,knn,propagate",
     parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
     timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else the ddpm's default spec, every up block and mid at 50+100 pooled 4x4 (chosen on Fashion-MNIST's validation draw); with --blocks alone, 100.")] = "",
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: the run's default spec (see --timesteps); with --timesteps alone, every up block.")] = "",

@@ -115,7 +115,8 @@ Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per sho
 Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn, "
                                           "attention (seed 004's transformer over the ddpm's spatial tokens: give --pool KxK) "
                                           "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
-                                          "unlabeled pool: the train split minus the validation draw).")]
+                                          "unlabeled pool: the train split minus the validation draw). The default adds propagate, the head Fashion-MNIST's "
+                                          "validation draw chose at k >= 2 on the ddpm's features, to the labeled-only ones.")]
 Baselines = Annotated[str, typer.Option(help="Baselines on the same draws, comma-separated: " + "; ".join(
     f"{entry.name} ({entry.summary})" for entry in BASELINES.values()) + ". Empty for none.")]
 BaselineOptions = Annotated[list[str], typer.Option("--baseline-option", "-B", help="A baseline's setting NAME.KEY=VALUE (repeatable), e.g. resnet18.steps=400; 'fewgen baselines' lists each baseline's settings, defaults and what they do.")]
