@@ -50,7 +50,9 @@ class SelectConfig:
     seeds: int = 5
     heads: tuple[str, ...] = ("mlp", "logreg")
     val_per_class: int = 16
-    pool: str = "4x4"  # above the global average in 59 of 60 (blocks, t <= 200, head) cells on Fashion-MNIST's validation draw, +5.5 points on average
+    # 4x4 cells: above the global average in 59 of 60 (blocks, t <= 200, head) cells of Fashion-MNIST's
+    # validation draw, by 5.5 points on average (docs/BENCHMARKS.md)
+    pool: str = "4x4"
     weights: str | None = None
     progress: bool = True
 
