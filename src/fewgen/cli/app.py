@@ -119,7 +119,7 @@ def evaluate(
     seeds: Seeds = 5,
     heads: Heads = "mlp,logreg,knn,propagate",
     parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
-    timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else the ddpm's default spec, every up block and mid at 50+100 pooled 4x4 (chosen on Fashion-MNIST's validation draw); with --blocks alone, 100.")] = "",
+    timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else the ddpm's default spec, up0 at t = 50 pooled 4x4 (chosen on Fashion-MNIST's validation draw); with --blocks alone, 100.")] = "",
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: the run's default spec (see --timesteps); with --timesteps alone, every up block.")] = "",
     pool: Annotated[str, typer.Option(help="ddpm, vqvae: mean (global average) or KxK adaptive average pool, e.g. 2x2. Empty: the run's default spec's (the ddpm's 4x4) unless --timesteps, --blocks or --parts is given, then mean.")] = "",
     weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
