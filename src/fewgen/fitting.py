@@ -34,7 +34,7 @@ from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
 from fewgen.heads.export import exportable, why_not_exportable
-from fewgen.results import data_use, head_params, read_rows, stage, tuned
+from fewgen.results import data_use, head_params, on_shared_draws, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.rundir import open_run
 from fewgen.students import get_student
@@ -59,10 +59,8 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     if not scored:
         return None
     k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
-    groups, every = _by_method([r for r in scored if r["shots"] == k]), _by_method([r for r in candidates if r["shots"] == k])
-    shared = set.intersection(*({r["seed"] for r in g} for g in every.values()))  # the draws every candidate ran
-    groups = {key: [r for r in g if r["seed"] in shared] or g for key, g in groups.items()}
-    every = {key: [r for r in g if r["seed"] in shared] or g for key, g in every.items()}
+    every = on_shared_draws(_by_method([r for r in candidates if r["shots"] == k]))
+    groups = {key: g for key, g in every.items() if exportable(g[0]["head"], {**head_params(g[0]), **tuned(g[0])})}
     means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in every.items()}
     top = max(means[key] for key in groups)
     tied = [key for key in groups if means[key] == top]  # in the order the rows were written
@@ -84,14 +82,14 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
             "tied": len(tied), "chosen_by": chosen_by}
 
 
-def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped by (spec, head, settings), in the order they were first written, one per draw (seed): a later
-    row of the same draw (the evaluation run again) replaces the earlier one, so a draw counts once."""
+def _by_method(rows: list[dict]) -> dict[str, dict[int, dict]]:
+    """``{(spec, head, settings): {seed: row}}`` in the order the methods were first written, one row per draw: a
+    later row of the same draw (the evaluation run again) replaces the earlier one, so a draw counts once."""
     groups: dict[str, dict[int, dict]] = {}
     for r in rows:
         key = json.dumps([r["spec"], r["head"], head_params(r), tuned(r)], sort_keys=True)
         groups.setdefault(key, {})[r["seed"]] = r
-    return {key: list(by_seed.values()) for key, by_seed in groups.items()}
+    return groups
 
 
 def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:

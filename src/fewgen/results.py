@@ -119,6 +119,15 @@ def method_name(row: dict) -> str:
     return f"{method_base(row)}+{head}" if head else method_base(row)
 
 
+def on_shared_draws(by_method: dict[str, dict]) -> dict[str, list]:
+    """``{method: {draw: value}}`` -> ``{method: [value, ...]}`` on the draws every method ran, so that a method
+    run on 5 seeds is not weighed against one run on 3; where they share none, each keeps its own draws. The
+    summaries' per-k choice and ``fit``'s choice compare methods through this."""
+    shared = set.intersection(*(set(by_draw) for by_draw in by_method.values())) if by_method else set()
+    return {method: [by_draw[draw] for draw in by_draw if draw in shared] or list(by_draw.values())
+            for method, by_draw in by_method.items()}
+
+
 def read_rows(path: Path) -> list[dict]:
     """The rows of a results.jsonl file; a damaged line is named (file and line number)."""
     rows = []

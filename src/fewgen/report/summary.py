@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from fewgen.results import data_use as row_data_use
-from fewgen.results import head_label, method_base, method_name, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
+from fewgen.results import head_label, method_base, method_name, on_shared_draws, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
 
 
@@ -230,9 +230,7 @@ def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, floa
         draws[(row["backbone"], k)][method][_draw(row)] = (row["val_accuracy"], test)
     best: dict[str, dict[int, tuple]] = defaultdict(dict)
     for (backbone, k), by_method in sorted(draws.items(), key=lambda item: item[0][1]):
-        shared = set.intersection(*(set(by_draw) for by_draw in by_method.values()))
-        for method, by_draw in by_method.items():
-            on = [by_draw[draw] for draw in (shared or by_draw)]
+        for method, on in on_shared_draws(by_method).items():
             val, test = (float(np.mean(column)) for column in zip(*on))
             candidate = (round(val, 9), -simplicity(head_of[method]), method, test, len(on))
             current = best[backbone].get(k)
