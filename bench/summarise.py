@@ -25,6 +25,9 @@ args = parser.parse_args()
 run = args.runs[0]
 runs = read_runs(args.runs)
 rows = pooled_rows(runs)[runs[0].dataset]
+for record in runs:
+    if record.earlier_rows:
+        print(f"{record.name}: {record.earlier_rows} rows of checkpoints the folder held before further pretraining left out")
 print(format_table(rows))
 print()
 print(format_table(rows, "macro_f1"))

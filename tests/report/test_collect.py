@@ -89,3 +89,21 @@ def test_a_damaged_json_file_is_named(tmp_path):
     (run / "selection.json").write_text("{cut")
     with pytest.raises(FewgenError, match=r"selection.json is not valid JSON"):
         read_run(run)
+
+
+def test_rows_of_a_checkpoint_the_folder_no_longer_holds_are_left_out(tmp_path):
+    """Pretraining resumed into a folder after an evaluation: the earlier checkpoint's rows share the method names
+    of the new ones, so pooling them would mix two models in one mean. Baselines (checkpoint '-') stay."""
+    run = make_run(tmp_path / "r", "ddpm", [row("ddpm", 1, 0, 0.2, checkpoint="old"), row("ddpm", 1, 1, 0.2, checkpoint="old"),
+                                            row("resnet18", 1, 0, 0.3, checkpoint="-"), row("ddpm", 1, 0, 0.7)])
+    record = read_run(run)
+    assert record.earlier_rows == 2
+    pooled = pooled_rows([record])["digits"]
+    assert sorted((method_name(r), r["seed"], r["accuracy"]) for r in pooled) == [("ddpm+mlp", 0, 0.7), ("resnet18", 0, 0.3)]
+
+
+def test_a_folder_whose_pretraining_has_not_finished_keeps_its_rows(tmp_path):
+    run = tmp_path / "r"
+    make_run(run, "ddpm", [row("ddpm", 1, 0, 0.7, checkpoint="old")])
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "backbone": "ddpm"}))
+    assert [r["accuracy"] for r in read_run(run).rows] == [0.7] and read_run(run).earlier_rows == 0

@@ -3,8 +3,11 @@
 Nothing here trains or extracts features. Rows from several runs are pooled per
 dataset with two rules, so that no draw is counted twice:
 
-- a backbone's rows: for each (checkpoint, method, shots, seed), the latest
-  evaluation wins (re-running ``fewgen evaluate`` appends, it does not replace);
+- a backbone's rows: only those of the checkpoint the folder holds now (rows of
+  a checkpoint that further pretraining replaced describe a model that is gone,
+  and share its method names, so they are counted and left out); for each
+  (checkpoint, method, shots, seed), the latest evaluation wins (re-running
+  ``fewgen evaluate`` appends, it does not replace);
 - a baseline's rows (``pixels``, ``resnet18``), which every run repeats on the
   same seeded draws: for each (method, shots, seed), the first run listed that
   has one wins, and within it the latest evaluation.
@@ -33,11 +36,12 @@ class RunRecord:
     path: Path
     name: str
     config: dict
-    rows: list[dict]  # evaluation rows (stage evaluate), as written
+    rows: list[dict]  # evaluation rows (stage evaluate) of the folder's checkpoint (and its baselines), as written
     sweep_rows: list[dict]  # `fewgen select` rows (validation only) of the run's checkpoint
     selection: dict | None
     images: dict[str, Path] = field(default_factory=dict)  # "samples" / "reconstructions" -> PNG
     chunk_rows: list[dict] = field(default_factory=list)  # `fewgen select` rows of every checkpoint in pretrain_chunks
+    earlier_rows: int = 0  # evaluation rows of checkpoints this folder held before (further pretraining), left out
 
     @property
     def chunks(self) -> list[dict]:
@@ -77,14 +81,22 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     if selection is not None and selection.get("checkpoint") != config.get("checkpoint"):
         selection = None  # made for an earlier checkpoint of this folder
     chunk_checkpoints = {chunk["checkpoint"] for chunk in config.get("pretrain_chunks", [])}
+    evaluated = [r for r in rows if stage(r) == "evaluate"]
+    current = [r for r in evaluated if _of_checkpoint(r, config.get("checkpoint"))]
     images = {key: path / config[key] for key in ("samples", "reconstructions") if config.get(key) and (path / config[key]).is_file()}
     return RunRecord(
         path=path, name=name or path.name, config=config,
-        rows=[r for r in rows if stage(r) == "evaluate"],
+        rows=current, earlier_rows=len(evaluated) - len(current),
         sweep_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") == config.get("checkpoint")],
         selection=selection, images=images,
         chunk_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") in chunk_checkpoints],
     )
+
+
+def _of_checkpoint(row: dict, checkpoint: str | None) -> bool:
+    """Whether ``row`` belongs with the folder's ``checkpoint``: a row of no backbone (a baseline, an augmentation:
+    checkpoint ``-``) always; a backbone's row when its checkpoint is the folder's, or when the folder has none yet."""
+    return checkpoint is None or _is_baseline(row) or row.get("checkpoint") in ("-", None, checkpoint)
 
 
 def read_runs(paths: list[Path]) -> list[RunRecord]:

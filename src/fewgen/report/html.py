@@ -58,6 +58,8 @@ def provenance(run: RunRecord) -> dict:
         "resnet_seconds": f"{seconds([r for r in rows if r['backbone'] == 'resnet18']):.1f} s over "
                           f"{sum(r['backbone'] == 'resnet18' for r in rows)} rows",
         "evaluations": ", ".join(sorted({str(r.get("eval_id")) for r in rows})) or "none",
+        "earlier_rows": (f"{run.earlier_rows} rows of checkpoints this folder held before further pretraining, "
+                         "left out of every table" if run.earlier_rows else ""),
     }
 
 
