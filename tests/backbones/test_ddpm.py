@@ -98,6 +98,27 @@ def test_blocks_and_pooling_set_the_dimension():
     assert backbone.features(x, spec).shape == (3, backbone.block_dims("4x4")["up0"])
 
 
+def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(monkeypatch):
+    """A spec that reads up0 (or mid) need not run the higher-resolution up blocks: the forward pass stops after the
+    last block read. The features must be those of the whole pass, here to the last bit."""
+    from fewgen.backbones import ddpm
+
+    backbone, x = tiny(), images(4)
+    later = backbone.model.network("ema").up_blocks[1]
+    calls = []
+    handle = later.register_forward_hook(lambda *_: calls.append(1))
+    specs = [FeatureSpec(layers=("up0",), timestep=(50,), pool="2x2"), FeatureSpec(layers=("mid",), timestep=(10, 50)),
+             FeatureSpec(layers=("up1", "mid"), timestep=(10,))]
+    stopped = [backbone.features(x, spec) for spec in specs]
+    assert len(calls) == 1  # up1 ran for the third spec only
+    monkeypatch.setattr(ddpm, "_stop_after", lambda *_: None)  # the whole UNet, every time
+    whole = [backbone.features(x, spec) for spec in specs]
+    handle.remove()
+    assert len(calls) == 1 + 4
+    for a, b in zip(stopped, whole):
+        assert torch.equal(a, b)
+
+
 def test_bf16_features_are_close_to_fp32_and_batch_independent():
     backbone = tiny(precision="bf16")
     x = images(8)

@@ -62,6 +62,22 @@ COMBINES = (None, "mean")  # how a spec's timesteps join: concatenated (None) or
 DIFFUSERS_DIR = "diffusers"  # in a saved backbone: DDPMPipeline's layout (model_index.json, unet/, scheduler/)
 
 
+class BlocksRead(Exception):
+    """Raised by the forward hook of the last UNet block a spec reads, to end the forward pass there."""
+
+
+def _forward_order(name: str) -> int:
+    """The order in which the UNet runs the readable blocks: ``mid`` (-1), then ``up0`` (0), ``up1`` (1), ..."""
+    return -1 if name == "mid" else int(name[2:])
+
+
+def _stop_after(_module: nn.Module, _inputs, _output) -> None:
+    """A forward hook that ends the UNet's forward pass after its block: a spec that reads ``up0`` alone skips the
+    higher-resolution up blocks and the output layer, the costliest part of the pass at 28x28 (and of the encoder
+    student's backward). The features are the same: nothing after the last block read feeds them."""
+    raise BlocksRead
+
+
 @dataclass
 class DDPMConfig:
     """The DDPM's UNet size, noise process, EMA and sampler (each field's help says what it does)."""
@@ -347,6 +363,7 @@ class DDPMBackbone(TorchBackbone):
         captured: dict[str, torch.Tensor] = {}
         hooks = [blocks[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
                  for name in layers]
+        hooks.append(blocks[max(layers, key=_forward_order)].register_forward_hook(_stop_after))  # after its capture
         try:
             per_t = []
             x0 = self.model.to_network(x)
@@ -355,7 +372,10 @@ class DDPMBackbone(TorchBackbone):
                 draws = []
                 for draw in range(1 if t == 0 else spec.noise_draws or 1):
                     noise = image_noise(x, t, tuple(x0.shape[1:]), draw).to(x0.dtype)
-                    net(x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps), steps)
+                    try:
+                        net(x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps), steps)
+                    except BlocksRead:
+                        pass  # the spec's last block has run; the rest of the UNet would be computed for nothing
                     draws.append(torch.cat([pool_activation(_first(captured[name]), spec.pool) for name in layers], dim=1))
                 per_t.append(draws[0] if len(draws) == 1 else torch.stack(draws).mean(0))
         finally:
