@@ -15,8 +15,7 @@ from pathlib import Path
 from fewgen.evaluate import method_name
 from fewgen.report.collect import pooled_rows, read_runs
 from fewgen.report.plots import plot_accuracy_vs_labels
-from fewgen.report.summary import (best_per_backbone, format_chosen_per_k, format_crossover, format_paired,
-                                   format_table, summarise)
+from fewgen.report.summary import best_per_backbone, format_crossover, format_paired, format_table, summarise
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("runs", nargs="+", type=Path)
@@ -35,10 +34,6 @@ print()
 print("validation accuracy (the only score that choices read: teachers, students' settings, heads):")
 print(format_table(rows, "val_accuracy"))
 print()
-chosen_per_k = format_chosen_per_k(rows)  # empty unless students ran
-if chosen_per_k:
-    print(chosen_per_k)
-    print()
 best = set(best_per_backbone(rows).values())
 print("best method per backbone (chosen on validation):")
 print(format_table([r for r in rows if method_name(r) in best]))
