@@ -98,12 +98,13 @@ def test_blocks_and_pooling_set_the_dimension():
     assert backbone.features(x, spec).shape == (3, backbone.block_dims("4x4")["up0"])
 
 
-def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(monkeypatch, precision):
     """A spec that reads up0 (or mid) need not run the higher-resolution up blocks: the forward pass stops after the
-    last block read. The features must be those of the whole pass, here to the last bit."""
+    last block read. The features must be those of the whole pass, here to the last bit, on the bf16 path too."""
     from fewgen.backbones import ddpm
 
-    backbone, x = tiny(), images(4)
+    backbone, x = tiny(precision=precision), images(4)
     later = backbone.model.network("ema").up_blocks[1]
     calls = []
     handle = later.register_forward_hook(lambda *_: calls.append(1))
