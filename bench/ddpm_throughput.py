@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fewgen.backbones import ddpm, load_backbone
+from fewgen.backbones import load_backbone, unet_blocks
 from fewgen.cpu import vector_flags
 from fewgen.data import load_source
 from fewgen.features import extract_features
@@ -27,8 +27,8 @@ images = load_source(read_run_config(run)["dataset"]).train.images[:n]
 spec = backbone.default_specs()[0]
 print(f"cpu flags: {vector_flags()}")
 read = {}
-for label, stop in (("to the last block read", ddpm._stop_after), ("whole UNet", lambda *_: None)):
-    ddpm._stop_after = stop  # looked up when _features registers its hooks
+for label, stop in (("to the last block read", unet_blocks._stop_after), ("whole UNet", lambda *_: None)):
+    unet_blocks._stop_after = stop  # looked up when read_blocks registers its hooks
     extract_features(backbone, images[:batch], spec, batch)  # warm-up
     started = time.perf_counter()
     read[label] = extract_features(backbone, images, spec, batch)

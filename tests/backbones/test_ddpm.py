@@ -102,7 +102,7 @@ def test_blocks_and_pooling_set_the_dimension():
 def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(monkeypatch, precision):
     """A spec that reads up0 (or mid) need not run the higher-resolution up blocks: the forward pass stops after the
     last block read. The features must be those of the whole pass, here to the last bit, on the bf16 path too."""
-    from fewgen.backbones import ddpm
+    from fewgen.backbones import unet_blocks
 
     backbone, x = tiny(precision=precision), images(4)
     later = backbone.model.network("ema").up_blocks[1]
@@ -112,7 +112,7 @@ def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(mon
              FeatureSpec(layers=("up1", "mid"), timestep=(10,))]
     stopped = [backbone.features(x, spec) for spec in specs]
     assert len(calls) == 1  # up1 ran for the third spec only
-    monkeypatch.setattr(ddpm, "_stop_after", lambda *_: None)  # the whole UNet, every time
+    monkeypatch.setattr(unet_blocks, "_stop_after", lambda *_: None)  # the whole UNet, every time
     whole = [backbone.features(x, spec) for spec in specs]
     handle.remove()
     assert len(calls) == 1 + 4

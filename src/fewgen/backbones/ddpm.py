@@ -40,6 +40,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from fewgen.backbones.base import FeatureSpec, check_pool, option, pool_activation, pool_side, read_meta, register
 from fewgen.backbones.torch_backbone import TorchBackbone
+from fewgen.backbones.unet_blocks import read_blocks
 from fewgen.errors import FewgenError
 from fewgen.train import inference_autocast
 
@@ -60,22 +61,6 @@ DEFAULT_TIMESTEP = 100  # a spec that names no timestep reads this one
 DEFAULT_READING_TIMESTEPS, DEFAULT_READING_POOL = (50,), "4x4"  # the default spec's (chosen on validation)
 COMBINES = (None, "mean")  # how a spec's timesteps join: concatenated (None) or averaged
 DIFFUSERS_DIR = "diffusers"  # in a saved backbone: DDPMPipeline's layout (model_index.json, unet/, scheduler/)
-
-
-class BlocksRead(Exception):
-    """Raised by the forward hook of the last UNet block a spec reads, to end the forward pass there."""
-
-
-def _forward_order(name: str) -> int:
-    """The order in which the UNet runs the readable blocks: ``mid`` (-1), then ``up0`` (0), ``up1`` (1), ..."""
-    return -1 if name == "mid" else int(name[2:])
-
-
-def _stop_after(_module: nn.Module, _inputs, _output) -> None:
-    """A forward hook that ends the UNet's forward pass after its block: a spec that reads ``up0`` alone skips the
-    higher-resolution up blocks and the output layer, the costliest part of the pass at 28x28 (and of the encoder
-    student's backward). The features are the same: nothing after the last block read feeds them."""
-    raise BlocksRead
 
 
 @dataclass
@@ -257,11 +242,6 @@ def pretrained_unet(source: str | Path, weights: bool = True) -> tuple[UNet2DMod
         return unet, None
 
 
-def _first(output):
-    """A block's output tensor (diffusers blocks may return a tuple whose first item it is)."""
-    return output[0] if isinstance(output, tuple) else output
-
-
 def image_noise(x: torch.Tensor, timestep: int, shape: tuple[int, ...], draw: int = 0) -> torch.Tensor:
     """One N(0, I) draw of ``shape`` per image, seeded by the image's bytes, the timestep and the draw's number (draw 0
     is the one every spec reads): ``[B, *shape]``."""
@@ -359,28 +339,16 @@ class DDPMBackbone(TorchBackbone):
         (``[B, len(t) * sum(dims)]``) or, with ``combine="mean"``, averaged (``[B, sum(dims)]``)."""
         net = self.model.network(spec.weights or "ema")
         layers = spec.layers or tuple(self.block_names()[:-1])
-        blocks = {f"up{i}": b for i, b in enumerate(net.up_blocks)} | {"mid": net.mid_block}
-        captured: dict[str, torch.Tensor] = {}
-        hooks = [blocks[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
-                 for name in layers]
-        hooks.append(blocks[max(layers, key=_forward_order)].register_forward_hook(_stop_after))  # after its capture
-        try:
-            per_t = []
-            x0 = self.model.to_network(x)
-            for t in spec.timestep or (DEFAULT_TIMESTEP,):
-                steps = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
-                draws = []
-                for draw in range(1 if t == 0 else spec.noise_draws or 1):
-                    noise = image_noise(x, t, tuple(x0.shape[1:]), draw).to(x0.dtype)
-                    try:
-                        net(x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps), steps)
-                    except BlocksRead:
-                        pass  # the spec's last block has run; the rest of the UNet would be computed for nothing
-                    draws.append(torch.cat([pool_activation(_first(captured[name]), spec.pool) for name in layers], dim=1))
-                per_t.append(draws[0] if len(draws) == 1 else torch.stack(draws).mean(0))
-        finally:
-            for hook in hooks:
-                hook.remove()
+        per_t = []
+        x0 = self.model.to_network(x)
+        for t in spec.timestep or (DEFAULT_TIMESTEP,):
+            steps = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
+            draws = []
+            for draw in range(1 if t == 0 else spec.noise_draws or 1):
+                noise = image_noise(x, t, tuple(x0.shape[1:]), draw).to(x0.dtype)
+                outputs = read_blocks(net, layers, x0 if t == 0 else self.model.scheduler.add_noise(x0, noise, steps), steps)
+                draws.append(torch.cat([pool_activation(outputs[name], spec.pool) for name in layers], dim=1))
+            per_t.append(draws[0] if len(draws) == 1 else torch.stack(draws).mean(0))
         return torch.stack(per_t).mean(0) if spec.combine == "mean" else torch.cat(per_t, dim=1)
 
     @torch.no_grad()
