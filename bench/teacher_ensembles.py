@@ -8,9 +8,10 @@ probabilities (a plain ensemble, as in Dietterich 2000), per k, mean over the se
 
 usage: python bench/teacher_ensembles.py RUN [--shots 1,2,4,8,16] [--seeds 3]
        [--specs "50:up0:4x4,50+100:up0+up1+up2+mid:4x4"] [--members "propagate@0|propagate:space=umap@1"]
-       [--ensembles "0+1|0+1+2"]
+       [--ensembles "0+1,0+1+2"]
 
-Members are separated by ``|`` and numbered from 0; an ensemble is ``+``-joined member numbers.
+Members are separated by ``|`` and numbered from 0; ensembles are separated by commas, each ``+``-joined member
+numbers (as ``--timesteps`` joins timesteps).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fewgen.cli.options import feature_specs
+from fewgen.cli.options import alternatives, feature_specs, key_values
 from fewgen.cpu import vector_flags
+from fewgen.errors import FewgenError
 from fewgen.teaching import class_probabilities
 from spec_options import open_bench_run  # bench/, beside this script
 
@@ -33,7 +35,7 @@ parser.add_argument("--seeds", type=int, default=3)
 parser.add_argument("--specs", default="50:up0:4x4,50+100:up0+up1+up2+mid:4x4",
                     help="comma-separated TIMESTEPS:BLOCKS:POOL, members name them by position")
 parser.add_argument("--members", default="propagate@0|propagate@1|propagate:space=umap@0|propagate:space=umap@1")
-parser.add_argument("--ensembles", default="0+1|2+3|0+1+2+3")
+parser.add_argument("--ensembles", default="0+1,2+3,0+1+2+3")
 args = parser.parse_args()
 shots = tuple(int(k) for k in args.shots.split(","))
 specs = [feature_specs("", t, b, p, "")[0] for t, b, p in (item.split(":") for item in args.specs.split(","))]
@@ -43,15 +45,15 @@ def member(text: str) -> tuple[dict, int]:
     """``head[:key=value;...]@spec`` -> (the teacher row as fit_teacher reads it, the spec's position)."""
     name, _, at = text.partition("@")
     head, _, settings = name.partition(":")
-    tuned = {}
-    for item in filter(None, settings.split(";")):
-        key, _, value = item.partition("=")
-        tuned[key] = int(value) if value.isdigit() else value
-    return {"head": head, "tuned": tuned}, int(at)
+    pairs = key_values([item for item in settings.split(";") if item], "--members")
+    return {"head": head, "tuned": {key: int(value) if value.isdigit() else value for key, value in pairs.items()}}, int(at)
 
 
-members = [member(text) for text in args.members.split("|")]
-ensembles = [tuple(int(i) for i in group.split("+")) for group in args.ensembles.split("|")]
+try:  # refused before any work
+    members = [member(text) for text in args.members.split("|")]
+    ensembles = alternatives(args.ensembles, "--ensembles", int)
+except FewgenError as error:
+    parser.error(str(error))
 print(f"cpu flags: {vector_flags()}", flush=True)
 source, evaluation, backbone, checkpoint = open_bench_run(args.run, shots, args.seeds, eval_id="ensembles")
 draws, y_train, images = evaluation.draws, evaluation.y_train, source.train.images
@@ -72,12 +74,10 @@ for k in shots:
             head, _ = evaluation.fit_teacher(backbone, checkpoint, specs[at], teacher, idx, pool, seed)
             probas.append(class_probabilities(head, val_f[at], source.num_classes))
         line = []
-        for i, proba in enumerate(probas):
-            scores[(f"m{i}", k)].append(accuracy(proba))
-            line.append(f"m{i} {accuracy(proba):.1f}")
-        for group in ensembles:
-            name = "+".join(f"m{i}" for i in group)
-            scores[(name, k)].append(accuracy(np.mean([probas[i] for i in group], axis=0)))
+        scored = [(f"m{i}", proba) for i, proba in enumerate(probas)]
+        scored += [("+".join(f"m{i}" for i in group), np.mean([probas[i] for i in group], axis=0)) for group in ensembles]
+        for name, proba in scored:
+            scores[(name, k)].append(accuracy(proba))
             line.append(f"{name} {scores[(name, k)][-1]:.1f}")
         print(f"k={k} seed={seed}: " + "  ".join(line), flush=True)
 
