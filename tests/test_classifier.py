@@ -98,15 +98,34 @@ def _edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(value))
 
 
+def _reverse_class_names(model: Path) -> None:
+    _edit_json(model / "model.json", lambda v: v.update(class_names=v["class_names"][::-1]))
+
+
+def _swap_head_from(other: Path):
+    def swap(model: Path) -> None:
+        assert (other / "head.safetensors").read_bytes() != (model / "head.safetensors").read_bytes()
+        (model / "head.safetensors").write_bytes((other / "head.safetensors").read_bytes())
+    return swap
+
+
 @pytest.mark.parametrize("damage, named", [
     (lambda m: _truncate(m / "head.safetensors"), "head.safetensors"),
     (lambda m: (m / "model.json").write_text("{not json"), "model.json"),
     (lambda m: (m / "head.json").write_text("[]"), "head.json"),
-    (lambda m: _edit_json(m / "head.json", lambda v: v.update(n_features_in=v["n_features_in"] + 3)), "head"),
+    (lambda m: _edit_json(m / "head.json", lambda v: v.update(n_features_in=v["n_features_in"] + 3)), "head.json"),
     (lambda m: _edit_json(m / "model.json", lambda v: v.update(class_names=v["class_names"][:-1])), "model.json"),
+    (lambda m: _edit_json(m / "model.json", lambda v: v.update(class_names=[*v["class_names"], "extra"])), "model.json"),
+    (_reverse_class_names, "model.json"),
     (lambda m: _edit_json(m / "model.json", lambda v: v.pop("preprocess")), "model.json"),
-])
+    (lambda m: _edit_json(m / "model.json", lambda v: v["preprocess"].update(resize="stretch")), "model.json"),
+    (lambda m: (m / "head.json").unlink(), "head.json"),
+    (lambda m: _truncate(next((m / "backbone").glob("*.safetensors"))), "backbone"),
+], ids=["head-arrays-truncated", "model-json-not-json", "head-json-list", "head-json-edited", "a-name-too-few",
+        "a-name-too-many", "names-reversed", "no-preprocess", "preprocess-edited", "head-json-missing",
+        "backbone-truncated"])
 def test_a_damaged_model_folder_is_one_sentence_naming_the_file(models, damage, named, tmp_path, capsys):
+    """Every damaged file is named, first and alone, with one piece of advice (no error nested in another)."""
     import shutil
 
     folder, fitted = models
@@ -116,4 +135,38 @@ def test_a_damaged_model_folder_is_one_sentence_naming_the_file(models, damage, 
     image = next((folder / "test").rglob("*.png"))
     assert main(["predict", str(model), str(image)]) == 2
     err = capsys.readouterr().err
-    assert "damaged" in err and named in err and "fit the model again" in err and "Traceback" not in err
+    assert "damaged" in err or "missing" in err
+    first_path = err.split("model folder file ", 1)[1].split()[0]
+    assert named in first_path, err
+    assert err.count("fewgen fit") == 1 and err.count("model folder file") == 1 and "Error" not in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_head_swapped_in_from_another_model_is_refused(models, tmp_path):
+    """Two heads of the same shape (fp32 and bf16 features of one run): the other one's probabilities would be a
+    silent wrong answer."""
+    import shutil
+
+    from fewgen.classifier import load_classifier
+    from fewgen.errors import FewgenError
+
+    _, fitted = models
+    model = tmp_path / "model"
+    shutil.copytree(fitted["fp32"], model)
+    _swap_head_from(fitted["bf16"])(model)
+    with pytest.raises(FewgenError, match=r"head\.safetensors is damaged: it changed after the model was fitted"):
+        load_classifier(model)
+
+
+def test_an_unchanged_model_folder_with_a_file_added_still_loads(models, tmp_path):
+    """Only what decides a prediction is checked: a README or a hidden file beside it changes nothing."""
+    import shutil
+
+    from fewgen.classifier import load_classifier
+
+    _, fitted = models
+    model = tmp_path / "model"
+    shutil.copytree(fitted["fp32"], model)
+    (model / "README.txt").write_text("my model")
+    (model / ".DS_Store").write_bytes(b"\0")
+    assert list(load_classifier(model).classes_) == list(load_classifier(fitted["fp32"]).classes_)

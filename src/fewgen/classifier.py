@@ -13,8 +13,9 @@ A model folder holds no pickle::
     MODEL/backbone/          a copy of the run's backbone (safetensors + JSON)
     MODEL/head.safetensors   the head's arrays; MODEL/head.json: its settings and scalars
 
-Loading refuses a folder whose backbone files no longer hash to the recorded checkpoint, or
-that another major version of fewgen wrote.
+``model.json`` also records the digest of every other file and of its own fields (:mod:`fewgen.model_seal`):
+loading refuses a folder in which any of them changed after ``fewgen fit`` wrote it (a head swapped in from another
+model, reordered class names), naming the file, and one that another major version of fewgen wrote.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.heads.export import head_from_state, head_state
 from fewgen.image_classifier import BATCH, ImageClassifier
+from fewgen.model_seal import check_seal, refit_advice, seal
 from fewgen.students.model import KIND as STUDENT_KIND, TEACHER_DIR, AveragedClassifier, load_student
 from fewgen.train import cpu_has_native_bf16, inference_device
 
@@ -113,14 +115,15 @@ class Classifier(ImageClassifier):
                 "spec": self.spec.to_dict(), "feature_precision": self.backbone.feature_precision(),
                 "head": self.head_name, "class_names": self.class_names, "preprocess": self.preprocess.to_dict(),
                 **self.info})
+            seal(tmp)
         return folder
 
 
 DAMAGED = (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, OSError, SafetensorError)
 
 
-def _damaged(path: Path, what: str) -> FewgenError:
-    return FewgenError(f"model folder file {path} is damaged ({what}); fit the model again ('fewgen fit')")
+def _damaged(path: Path, what: str, model: dict | None = None) -> FewgenError:
+    return FewgenError(f"model folder file {path} is damaged ({what}); {refit_advice(model or {})}")
 
 
 def _read_json(path: Path) -> dict:
@@ -135,34 +138,24 @@ def _read_json(path: Path) -> dict:
 
 
 def load_classifier(folder: str | Path) -> Classifier:
-    """The classifier ``fewgen fit`` saved in ``folder``; refuses a changed backbone, another fewgen major version,
-    or a damaged file (one sentence naming it, never a traceback)."""
+    """The classifier ``fewgen fit`` saved in ``folder``; refuses a folder in which a file changed after fit wrote
+    it, another fewgen major version, or a damaged file (one sentence naming it, never a traceback)."""
     folder = Path(folder)
     path = folder / MODEL_FILE
     if not path.is_file():
-        raise FewgenError(f"{folder} is not a fewgen model folder ({MODEL_FILE} is missing); make one with 'fewgen fit RUN --out {folder}'")
+        raise FewgenError(f"{folder} is not a fewgen model folder ({MODEL_FILE} is missing); give the folder that "
+                          "'fewgen fit RUN --out MODEL' made")
     model = _read_json(path)
     if major(str(model.get("fewgen_version", "?"))) != major(__version__):
         raise FewgenError(f"model folder {folder} was written by fewgen {model.get('fewgen_version')}, and this is fewgen "
-                          f"{__version__}; fit it again with this version ('fewgen fit')")
+                          f"{__version__}; {refit_advice(model)} with this version")
+    check_seal(folder, model)
     if model.get("kind") == STUDENT_KIND:
-        try:
-            student = load_student(folder, model)
-        except DAMAGED as exc:
-            raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
-        if "averaged_with" not in model:
-            return student
-        if model["averaged_with"] != TEACHER_DIR:  # fit writes only this name; another could point anywhere, even here
-            raise _damaged(path, f"its averaged_with is {model['averaged_with']!r}, not the teacher folder {TEACHER_DIR!r}")
-        teacher = load_classifier(folder / TEACHER_DIR)  # the teacher's own folder, checked as any
-        try:
-            return AveragedClassifier(student, teacher)
-        except ValueError as exc:
-            raise _damaged(path, str(exc)) from None
+        return _load_student_folder(folder, model)
     found = checkpoint_hash(folder / BACKBONE_DIR)
     if found != model.get("checkpoint"):
         raise FewgenError(f"the backbone files in {folder / BACKBONE_DIR} hash to {found}, not to the checkpoint "
-                          f"{model.get('checkpoint')} the model was fitted on; fit the model again ('fewgen fit')")
+                          f"{model.get('checkpoint')} the model was fitted on; {refit_advice(model)}")
     try:
         backbone = load_backbone(folder / BACKBONE_DIR, model["backbone"])
         backbone.precision = model["feature_precision"]
@@ -171,20 +164,46 @@ def load_classifier(folder: str | Path) -> Classifier:
         info = {k: v for k, v in model.items() if k not in ("checkpoint", "backbone", "spec", "head", "class_names", "preprocess")}
         head_name = str(model["head"])
     except DAMAGED as exc:
-        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {exc}", model) from None
+    head_meta = _read_json(folder / HEAD_META)
     try:
-        head = head_from_state(load_file(folder / HEAD_ARRAYS), _read_json(folder / HEAD_META))
+        head_arrays = load_file(folder / HEAD_ARRAYS)
     except DAMAGED as exc:
-        raise _damaged(folder / HEAD_ARRAYS, f"{type(exc).__name__}: {exc}") from None
+        raise _damaged(folder / HEAD_ARRAYS, f"{type(exc).__name__}: {exc}", model) from None
+    try:
+        head = head_from_state(head_arrays, head_meta)
+    except DAMAGED as exc:
+        raise _damaged(folder / HEAD_META, f"its settings do not rebuild the head: {exc}", model) from None
     classifier = Classifier(backbone, model["checkpoint"], spec, head_name, head, class_names, preprocess, info)
-    _check_fits_together(classifier, folder)
+    _check_fits_together(classifier, folder, model)
     if backbone.precision == "bf16" and inference_device().type == "cpu" and not cpu_has_native_bf16():
         warnings.warn(f"model folder {folder} reads features in bf16, which this CPU emulates (about 20x slower than "
                       "fp32); for this CPU, fit the model again with '--precision fp32'", FewgenWarning, stacklevel=2)
     return classifier
 
 
-def _check_fits_together(classifier: Classifier, folder: Path) -> None:
+def _load_student_folder(folder: Path, model: dict):
+    """A student's model folder (already checked whole), with its teacher's folder when it is averaged with one."""
+    try:
+        student = load_student(folder, model)
+    except FewgenError:
+        raise
+    except DAMAGED as exc:
+        raise _damaged(folder / MODEL_FILE, f"it does not rebuild the student's network: {type(exc).__name__}: {exc}",
+                       model) from None
+    if "averaged_with" not in model:
+        return student
+    if model["averaged_with"] != TEACHER_DIR:  # fit writes only this name; another could point anywhere, even here
+        raise _damaged(folder / MODEL_FILE, f"its averaged_with is {model['averaged_with']!r}, not the teacher folder "
+                       f"{TEACHER_DIR!r}", model)
+    teacher = load_classifier(folder / TEACHER_DIR)  # the teacher's own folder, checked as any
+    try:
+        return AveragedClassifier(student, teacher)
+    except ValueError as exc:
+        raise _damaged(folder / MODEL_FILE, str(exc), model) from None
+
+
+def _check_fits_together(classifier: Classifier, folder: Path, model: dict) -> None:
     """Run one black image through the loaded parts: the head must take the backbone's features and name its
     classes from ``class_names``, else one sentence names the file that disagrees."""
     classes = np.asarray(classifier.head.classes_)
@@ -195,8 +214,8 @@ def _check_fits_together(classifier: Classifier, folder: Path) -> None:
         black = torch.zeros((1, *classifier.backbone.image_shape), dtype=torch.uint8)
         features = classifier.backbone.features(black, classifier.spec).numpy()  # [1, D]
     except DAMAGED as exc:
-        raise _damaged(folder / MODEL_FILE, f"its spec cannot be read from the backbone: {exc}") from None
+        raise _damaged(folder / MODEL_FILE, f"its spec cannot be read from the backbone: {exc}", model) from None
     try:
         classifier.proba_of_features(features)
     except DAMAGED as exc:
-        raise _damaged(folder / HEAD_META, f"the head does not take the backbone's {features.shape[1]} features: {exc}") from None
+        raise _damaged(folder / HEAD_META, f"the head does not take the backbone's {features.shape[1]} features: {exc}", model) from None

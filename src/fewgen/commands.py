@@ -8,7 +8,9 @@ import dataclasses
 import functools
 import os
 import platform
+import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -17,7 +19,7 @@ import torch
 from accelerate.utils import set_seed
 
 from fewgen import __version__
-from fewgen.atomic import write_json, write_text
+from fewgen.atomic import DiskFull, write_json, write_text
 from fewgen.backbones import checkpoint_hash, get_backbone_class
 from fewgen.backbones.base import FeatureSpec, config_from_options
 from fewgen.backbones.torch_backbone import TorchBackbone
@@ -121,23 +123,46 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
     summary = model.fit(source.train.images, train, run_dir, resume=resume)
     if not main:
         return None
-    model.save(run_dir / BACKBONE_DIR)
+    try:
+        model.save(run_dir / BACKBONE_DIR)
+    except DiskFull as exc:
+        shutil.rmtree(run_dir / BACKBONE_DIR, ignore_errors=True)  # nothing half-written; the checkpoint holds the weights
+        trained = "" if isinstance(model, TorchBackbone) else "; this backbone keeps no checkpoint, so it is fitted again"
+        raise exc.advising("run the same 'fewgen pretrain' again with --resume: it starts from the last checkpoint, so "
+                           f"no training is repeated{trained}") from None
     checkpoint = checkpoint_hash(run_dir / BACKBONE_DIR)
     seconds = (chunks[-1]["seconds"] if chunks else 0.0) + summary.get("seconds", 0.0)
     chunk = {"checkpoint": checkpoint, "steps": summary.get("steps", 0), "epochs": summary.get("epochs", 0), "seconds": seconds}
     run_config.update(status="pretrained", pretrain=summary, checkpoint=checkpoint, pretrain_chunks=[*chunks, chunk])
-    try:
-        save_sample_grid(model.sample(64), run_dir / "samples.png")
-        run_config["samples"] = "samples.png"
-    except FewgenError:
-        pass  # this backbone cannot generate
-    try:
-        save_sample_grid(originals_beside_reconstructions(model, source.train.images[:32]), run_dir / "reconstructions.png")
-        run_config["reconstructions"] = "reconstructions.png"
-    except FewgenError:
-        pass  # this backbone cannot reconstruct
+    write_json(run_dir / CONFIG_FILE, run_config)  # the run is usable from here on, with or without its pictures
+    run_config.update(save_pictures(model, source, run_dir, train.progress))
     write_json(run_dir / CONFIG_FILE, run_config)
     return run_config
+
+
+def save_pictures(model, source, run_dir: Path, progress: bool = True) -> dict:
+    """``samples.png`` (64 samples; the DDPM's few-step DDIM sampler) and ``reconstructions.png`` where the backbone
+    can make them, each timed: the run config's ``samples``, ``reconstructions`` and ``pictures_seconds``. A
+    status line on a terminal says what is being drawn. A full disk here is a warning: the backbone is saved."""
+    from tqdm.auto import tqdm
+
+    from fewgen.progress import bar_disabled
+
+    made: dict = {}
+    started = time.perf_counter()
+    jobs = (("samples", lambda: model.sample(64)),
+            ("reconstructions", lambda: originals_beside_reconstructions(model, source.train.images[:32])))
+    with tqdm(jobs, desc="pictures", disable=bar_disabled(progress), leave=False) as bar:
+        for name, make in bar:
+            bar.set_postfix_str(f"{name}.png")
+            try:
+                save_sample_grid(make(), run_dir / f"{name}.png")
+                made[name] = f"{name}.png"
+            except DiskFull as exc:  # the backbone is saved and the run usable: a picture is not worth failing for
+                warnings.warn(f"{name}.png was not drawn: {exc}", FewgenWarning, stacklevel=2)
+            except FewgenError:
+                pass  # this backbone cannot generate (or reconstruct)
+    return {**made, "pictures_seconds": time.perf_counter() - started}
 
 
 def default_specs(run_dir: Path, backbone, checkpoint: str) -> list[FeatureSpec]:

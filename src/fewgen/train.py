@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from fewgen.atomic import save_tensors, write_json
+from fewgen.atomic import atomic_folder, save_tensors, write_json
 from fewgen.cpu import cpu_flags
 from fewgen.data.order import ShardedBatches, derived_seed
 from fewgen.errors import FewgenError
@@ -334,18 +334,33 @@ class Trainer:
         if self.checkpoint_dir is None or not accelerator.is_main_process:
             return
         folder = self.checkpoint_dir / f"step_{step:08d}"
-        save_tensors(folder / "model.safetensors", self.model.state_dict(), {"tag": self.tag})
-        for phase, optimizer in zip(phases, optimizers):
-            opt_tensors, opt_meta = _optimizer_to_tensors(optimizer.state_dict())
-            save_tensors(folder / self._optimizer_file(phases, phase), opt_tensors, {"meta": json.dumps(opt_meta)})
-        write_json(folder / "state.json", {"step": step, "epoch": step // plan["steps_per_epoch"], **plan,
-                                           "schedulers": [s.state_dict() for s in schedulers], "history": history,
-                                           "epoch_totals": totals, "config": asdict(self.config), "tag": self.tag,
-                                           "processes": accelerator.num_processes})
+        if folder.exists():  # left by a run killed after writing it and before pointing latest.json at it
+            shutil.rmtree(folder)
+        previous = self._latest_name()
+        advice = (f"run again with --resume, which continues from the last complete checkpoint ({previous})"
+                  if previous else "run the command again")
+        needed = sum(v.numel() * v.element_size() for v in self.model.state_dict().values()) * 3  # weights + Adam's two moments
+        with atomic_folder(folder, needed, advice) as tmp:  # appears whole or not at all, never an empty step folder
+            save_tensors(tmp / "model.safetensors", self.model.state_dict(), {"tag": self.tag})
+            for phase, optimizer in zip(phases, optimizers):
+                opt_tensors, opt_meta = _optimizer_to_tensors(optimizer.state_dict())
+                save_tensors(tmp / self._optimizer_file(phases, phase), opt_tensors, {"meta": json.dumps(opt_meta)})
+            write_json(tmp / "state.json", {"step": step, "epoch": step // plan["steps_per_epoch"], **plan,
+                                            "schedulers": [s.state_dict() for s in schedulers], "history": history,
+                                            "epoch_totals": totals, "config": asdict(self.config), "tag": self.tag,
+                                            "processes": accelerator.num_processes})
         write_json(self.checkpoint_dir / "latest.json", {"folder": folder.name})
         for old in [*self.checkpoint_dir.glob("step_*"), *self.checkpoint_dir.glob("epoch_*")]:
             if old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def _latest_name(self) -> str | None:
+        """The folder name of the last complete checkpoint, or None."""
+        latest = self.checkpoint_dir / "latest.json"
+        try:
+            return str(json.loads(latest.read_text())["folder"]) if latest.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _restore(self, phases, optimizers, schedulers, plan: dict) -> tuple[int, list[dict], dict]:
         """Load the latest checkpoint into the model, optimizers and schedulers; returns (step, history, epoch totals)."""

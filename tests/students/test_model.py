@@ -16,6 +16,7 @@ from fewgen.classifier import load_classifier
 from fewgen.configs import StudentConfig
 from fewgen.errors import FewgenError
 from fewgen.fitting import fit_classifier
+from fewgen.model_seal import seal
 from tests.test_fitting import make_user_folder
 
 
@@ -81,7 +82,26 @@ def test_a_student_saved_with_its_teacher_predicts_the_mean_of_the_two(folder_ru
     info = json.loads((model / "model.json").read_text())
     assert info["averaged_with"] == "teacher" and info["estimate"]["on"] == "test split"
     (model / "model.json").write_text(json.dumps({**info, "averaged_with": "."}))  # would load itself, forever
+    with pytest.raises(FewgenError, match="model.json is damaged: it was changed after the model was fitted"):
+        load_classifier(model)
+    seal(model)  # as if a writer had sealed it so: the guard behind the seal still holds
     with pytest.raises(FewgenError, match="averaged_with is '.', not the teacher folder 'teacher'"):
+        load_classifier(model)
+
+
+def test_a_head_swapped_into_a_students_teacher_folder_is_refused(folder_run, tmp_path):
+    """The teacher's own folder sits inside the student's, and the student's seal covers it: a teacher head from
+    another model of the same shape (another seed's draw) is refused, naming the file."""
+    _, run = folder_run
+    config = StudentConfig(steps=2, batch_size=4, mu=2)
+    model = tmp_path / "model"
+    fit_classifier(run, model, head="mlp", student="small", student_config=config, with_teacher=True)
+    other = tmp_path / "other"
+    fit_classifier(run, other, head="mlp", seed=1)
+    swapped = model / "teacher" / "head.safetensors"
+    assert swapped.read_bytes() != (other / "head.safetensors").read_bytes()
+    swapped.write_bytes((other / "head.safetensors").read_bytes())
+    with pytest.raises(FewgenError, match=r"teacher/head\.safetensors is damaged: it changed after the model was fitted"):
         load_classifier(model)
 
 
@@ -93,7 +113,10 @@ def test_a_students_changed_weights_are_refused(folder_run, tmp_path):
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
-    with pytest.raises(FewgenError, match="student's weights .* are missing or changed"):
+    with pytest.raises(FewgenError, match=r"student\.safetensors is damaged: it changed after the model was fitted"):
+        load_classifier(model)
+    seal(model)  # as if sealed so: the weights' own hash in model.json still refuses them
+    with pytest.raises(FewgenError, match=r"student\.safetensors is missing or changed after the model was fitted"):
         load_classifier(model)
 
 

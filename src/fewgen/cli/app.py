@@ -84,6 +84,9 @@ def pretrain(
     skipped = f", {config['n_skipped']} unreadable skipped" if config.get("n_skipped") else ""
     typer.echo(f"pretrained {backbone} on {data} ({config['n_unlabeled']} images{skipped}, read as {size}) in {summary['seconds']:.1f}s{resumed}; "
                f"last epoch's means: {logs[2:] or 'none'}; saved to {run / 'backbone'}")
+    drawn = [config[key] for key in ("samples", "reconstructions") if config.get(key)]
+    if drawn:
+        typer.echo(f"drew {' and '.join(drawn)} in {config['pictures_seconds']:.1f}s")
 
 
 @app.command()

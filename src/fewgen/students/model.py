@@ -34,6 +34,7 @@ from fewgen.batching import in_fixed_batches
 from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
 from fewgen.image_classifier import ImageClassifier
+from fewgen.model_seal import refit_advice, seal
 from fewgen.students.networks import build_network
 
 MODEL_FILE, WEIGHTS_FILE, TEACHER_DIR = "model.json", "student.safetensors", "teacher"
@@ -103,6 +104,7 @@ class StudentClassifier(ImageClassifier):
             raise FewgenError(f"{folder} already exists; choose a new --out folder for the model")
         with atomic_folder(folder) as tmp:
             self.write(tmp)
+            seal(tmp)
         return folder
 
     def write(self, tmp: Path, **extra) -> None:
@@ -138,6 +140,7 @@ class AveragedClassifier(ImageClassifier):
         with atomic_folder(folder) as tmp:
             self.teacher.save(tmp / TEACHER_DIR, backbone_dir)
             self.student.write(tmp, averaged_with=TEACHER_DIR)
+            seal(tmp)  # the teacher's files too: a head swapped into teacher/ is refused by the folder above
         return folder
 
 
@@ -146,8 +149,8 @@ def load_student(folder: Path, model: dict) -> StudentClassifier:
     ``averaged_with`` names a teacher folder, :func:`fewgen.classifier.load_classifier` adds the teacher.)"""
     weights = Path(folder) / WEIGHTS_FILE
     if not weights.is_file() or _file_hash(weights) != model.get("weights"):
-        raise FewgenError(f"the student's weights {weights} are missing or changed since 'fewgen fit' wrote them; fit the "
-                          "model again ('fewgen fit --student ...')")
+        raise FewgenError(f"model folder file {weights} is missing or changed after the model was fitted; "
+                          f"{refit_advice(model)}")
     network = build_described(model["network"])
     network.load_state_dict(load_file(weights))
     info = {k: v for k, v in model.items()
