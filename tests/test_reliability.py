@@ -189,3 +189,73 @@ def test_bad_student_settings_are_one_sentence_before_any_row(tmp_path, capsys, 
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--heads", "logreg", *args, "--no-progress"]))
     assert wanted in err and files_under(run) == before
+
+
+def _no_space_in_safetensors(monkeypatch, when) -> None:
+    """safetensors' writer fails as it does on a full disk (a half-written file, then SafetensorError) for the paths
+    that ``when(path)`` picks."""
+    import fewgen.atomic
+    from safetensors import SafetensorError
+
+    real = fewgen.atomic.save_file
+
+    def full(tensors, path, metadata=None):
+        if when(Path(path)):
+            Path(path).write_bytes(b"half")
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                                  '"No space left on device" })')
+        return real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(fewgen.atomic, "save_file", full)
+
+
+def test_pretrain_on_a_full_disk_keeps_its_last_checkpoint_and_resumes(tmp_path, capsys, monkeypatch):
+    """The second epoch's checkpoint meets a full disk: one sentence naming it, with the space it needs; no empty or
+    half-written checkpoint folder; the first epoch's checkpoint is kept, and --resume (as the sentence says)
+    finishes the run."""
+    run = tmp_path / "run"
+    checkpoints = []
+
+    def second_checkpoint(path: Path) -> bool:
+        folder = path.parent.name.lstrip(".").split(".")[0]  # written in .step_N.XXXX.tmp/, renamed to step_N/
+        if folder.startswith("step_") and folder not in checkpoints:
+            checkpoints.append(folder)
+        return len(checkpoints) >= 2
+
+    _no_space_in_safetensors(monkeypatch, second_checkpoint)
+    args = ["pretrain", "--run", str(run), "--backbone", "vae", "--epochs", "2", "-o", "channels=8",
+            "-o", "latent_dim=4", "--no-progress"]
+    err = one_sentence(capsys, main(args))
+    assert "no space left on the disk of" in err and "MB needed" in err and "MB free" in err
+    assert "step_" in err and "--resume" in err and err.count("free some space") == 1
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == ["latest.json", checkpoints[0]], kept  # no empty step folder, no temporary folder
+    monkeypatch.undo()
+    assert main([*args, "--resume"]) == 0
+    assert (run / "backbone").is_dir() and json.loads((run / "config.json").read_text())["status"] == "pretrained"
+
+
+def test_fit_on_a_full_disk_is_one_sentence_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    """Copying the backbone into the model folder fails as shutil.copytree does on a full disk; and a disk that is
+    already too small is refused before any fitting."""
+    import shutil
+
+    import fewgen.atomic
+    import fewgen.classifier
+
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "vae", "--epochs", "1", "-o", "channels=8",
+                 "-o", "latent_dim=4", "--no-progress"]) == 0
+    capsys.readouterr()
+
+    def full(source, target, **kwargs):
+        raise shutil.Error([(str(source), str(target), "[Errno 28] No space left on device")])
+
+    monkeypatch.setattr(fewgen.classifier.shutil, "copytree", full)
+    err = one_sentence(capsys, main(["fit", str(run), "--out", str(tmp_path / "model"), "--shots", "2"]))
+    assert f"no space left on the disk of {tmp_path / 'model'}" in err and "the features are cached" in err
+    assert sorted(os.listdir(tmp_path)) == ["run"]  # nothing half-written beside it
+    monkeypatch.undo()
+    monkeypatch.setattr(fewgen.atomic.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    err = one_sentence(capsys, main(["fit", str(run), "--out", str(tmp_path / "model"), "--shots", "2"]))
+    assert "MB needed, 0.0 MB free" in err and sorted(os.listdir(tmp_path)) == ["run"]

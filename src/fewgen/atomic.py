@@ -65,11 +65,16 @@ def is_no_space(exc: BaseException) -> bool:
 
 
 @contextmanager
-def full_disk_as_sentence(path: str | Path, needed: int | None = None, advice: str = "run the command again") -> Iterator[None]:
-    """Run the body; a full disk in it becomes :func:`disk_full` for ``path`` (other errors pass unchanged)."""
+def full_disk_as_sentence(path: str | Path, needed: int | None = None, advice: str = "run the command again",
+                          whole: bool = False) -> Iterator[None]:
+    """Run the body; a full disk in it becomes :func:`disk_full` for ``path`` (other errors pass unchanged). With
+    ``whole``, ``path`` is what the user asked for (a folder being written): a full disk at a file inside it is
+    said of ``path`` too, with this ``advice``."""
     try:
         yield
-    except DiskFull:
+    except DiskFull as exc:
+        if whole:
+            raise disk_full(path, needed or exc.needed, advice) from None
         raise
     except Exception as exc:
         if is_no_space(exc):
@@ -116,7 +121,7 @@ def atomic_folder(target: str | Path, needed: int | None = None, advice: str = "
         tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp_path, 0o777 & ~_UMASK)
     try:
-        with full_disk_as_sentence(target, needed, advice):
+        with full_disk_as_sentence(target, needed, advice, whole=True):
             yield tmp_path
             os.rename(tmp_path, target)
     finally:

@@ -25,6 +25,7 @@ import torch
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
+from fewgen.atomic import DiskFull, disk_full, free_bytes
 from fewgen.backbones.base import FeatureSpec
 from fewgen.classifier import Classifier
 from fewgen.configs import StudentConfig
@@ -140,11 +141,32 @@ def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int
     if student is not None:
         entry = get_student(student, "--student")
         student_config.check(lambda key: f"--student-option {key}", 1)
+    _require_space(run_dir, out)
     with run_lock(run_dir):  # fit writes the run's feature cache
         classifier = _fit(run_dir, out, shots, seed, head, source_options, precision, student is not None)
         if student is None:
             return classifier
         return _fit_student(classifier, entry.name, student_config, run_dir, out, with_teacher)
+
+
+REFIT_ADVICE = ("run the same 'fewgen fit' again (the features are cached in the run folder: only the head, or the student, "
+                "is fitted again)")
+
+
+def _require_space(run_dir: Path, out: Path) -> None:
+    """Refuse before any work when ``out``'s disk cannot hold the model folder's backbone copy (twice with a teacher)."""
+    backbone = run_dir / BACKBONE_DIR
+    needed = sum(p.stat().st_size for p in backbone.rglob("*") if p.is_file()) if backbone.is_dir() else 0
+    if needed and free_bytes(out) < needed + 2**20:
+        raise disk_full(out, needed + 2**20, "run 'fewgen fit' again")
+
+
+def _saved(classifier, out: Path, backbone_dir: Path | None = None):
+    """``classifier.save(out, ...)``; a full disk meanwhile is one sentence that says how to redo it cheaply."""
+    try:
+        return classifier.save(out, backbone_dir)
+    except DiskFull as exc:
+        raise exc.advising(REFIT_ADVICE) from None
 
 
 def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | None, source_options: SourceOptions | None,
@@ -186,7 +208,7 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
         "n_labeled": int(len(labeled)), "n_pool": int(len(pool)) if pool_f is not None else 0,
         "data": "pool" if pool_f is not None else "labeled", "estimate": estimate,
         "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - started}
-    classifier.save(out, run_dir / BACKBONE_DIR)
+    _saved(classifier, out, run_dir / BACKBONE_DIR)
     return classifier
 
 
@@ -229,7 +251,7 @@ def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_d
         "estimate": estimate, "student_seconds": student.summary_["seconds"],
         "skipped_unlabeled": len(source.notes.get("skipped_unlabeled", [])), "fit_seconds": time.perf_counter() - facts["started"]}
     if not with_teacher:
-        classifier.save(out)
+        _saved(classifier, out)
         return classifier
     teacher.info = {"run": str(run_dir.resolve()), "dataset": source.name, "method": facts["method"], "seed": seed,
                     "shots": facts["shots"], "n_labeled": int(len(labeled)), "n_pool": int(len(pool)),
@@ -237,7 +259,7 @@ def _fit_student(teacher: Classifier, network: str, config: StudentConfig, run_d
                     "estimate": {"accuracy": None, "on": "not estimated alone: the folder above is the model, this "
                                                         "teacher averaged with its student", "n": 0}}
     averaged = AveragedClassifier(classifier, teacher)
-    averaged.save(out, run_dir / BACKBONE_DIR)
+    _saved(averaged, out, run_dir / BACKBONE_DIR)
     return averaged
 
 
