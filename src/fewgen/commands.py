@@ -195,6 +195,9 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     rows = feature_rows + student_rows + pixel_rows + evaluation.run_baselines(skip=("pixels",) if pixel_rows else ())
     if not rows:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
+    if announce is not None and evaluation.done.skipped:
+        announce(f"{evaluation.done.skipped} of these {len(rows)} rows were already in {run_dir / 'results.jsonl'} and were "
+                 "not computed again (--redo computes them again)")
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
     write_text(run_dir / "summary.txt", format_table(rows) + "\n")
     return rows

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
 from fewgen.atomic import append_jsonl
@@ -31,11 +30,13 @@ from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
 from fewgen.configs import StudentConfig
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws, pool_targets
+from fewgen.draw_rows import DrawRows
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
 from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
 from fewgen.heads.scaling import SCALINGS
 from fewgen.results import DATA_USES, HEAD_DEFAULTS, make_row, method_name  # noqa: F401 (re-exported)
+from fewgen.resume import DoneRows, Journal
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
 from fewgen.students import STUDENTS, get_student
@@ -67,6 +68,7 @@ class EvalConfig:
     students: tuple[str, ...] = ()  # names in the registry of fewgen.students, run after the heads
     teacher: str = "auto"  # the students' teacher: a head of ``heads``, or auto (per k, the validation-best head)
     student_config: StudentConfig = field(default_factory=StudentConfig)
+    redo: bool = False  # compute rows already in results.jsonl again (else a rerun continues: fewgen.resume)
     progress: bool = True
 
     def check(self) -> None:
@@ -108,55 +110,6 @@ class EvalConfig:
         return self.baseline_configs[name]
 
 
-class DrawRows:
-    """Scores what was fitted on a source's draws, on the test split and the draw's validation set, as result rows;
-    what every command that trains on the draws shares (:class:`Evaluation`, and augment)."""
-
-    def __init__(self, run_dir: Path, source: Source, draws: Draws, eval_id: str | None = None):
-        self.run_dir = Path(run_dir)
-        self.source = source
-        self.test = source.require_test()
-        self.draws = draws
-        self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
-        self.y_train = source.train.labels.numpy()
-        self.y_test = self.test.labels.numpy()
-
-    def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
-             pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None,
-             **fields) -> dict:
-        """The row of one fit on draw ``(shots, seed)``, scored from its test and validation predictions; ``fields``
-        add to or override the defaults (:func:`fewgen.results.make_row` knows every field)."""
-        val = self.draws.val_of((shots, seed))
-        return make_row(**{
-            "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
-            "head": head, "head_params": head_params or {}, "shots": shots, "seed": seed,
-            "accuracy": float(accuracy_score(self.y_test, pred)),
-            "macro_f1": float(f1_score(self.y_test, pred, average="macro")),
-            "n_test": int(len(self.y_test)),
-            "val_accuracy": float(accuracy_score(self.y_train[val], val_pred)) if len(val_pred) else None,
-            "n_val": int(len(val)), "validation": self.draws.protocol, "val_fold": self.draws.fold_of[(shots, seed)],
-            "fit_seconds": fit_s, "predict_seconds": pred_s,
-            "data": "labeled", "transductive": False, "eval_id": self.eval_id, **fields})
-
-    def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
-                       pool: np.ndarray | None = None, backbone: str | None = None, checkpoint: str = "-",
-                       **fields) -> dict:
-        """Fit a classifier trained end to end (a baseline's model, e.g. ResNet-18, or a student) on draw ``idx``
-        (and, for a semi-supervised one, the pool's train indices ``pool``); its row on test and validation, whose
-        backbone is ``method`` unless a student's ``backbone`` is given (``fields`` add to it, e.g. augment's
-        ``glo_seconds``)."""
-        images = self.source.train.images
-        t0 = time.perf_counter()
-        model.fit(images[torch.as_tensor(idx)], self.y_train[idx], None if pool is None else self.source.train.subset(pool).images)
-        t1 = time.perf_counter()
-        pred = model.predict(self.test.images)
-        t2 = time.perf_counter()
-        val = self.draws.val_of((shots, seed))
-        val_pred = model.predict(images[torch.as_tensor(val)]) if len(val) else np.empty(0)
-        return self._row(backbone or method, checkpoint, spec, method, shots, seed, pred, val_pred, t1 - t0, t2 - t1,
-                         **({"data": "pool"} if pool is not None else {}), **fields)
-
-
 class Evaluation(DrawRows):
     """Runs heads and baselines on one source's draws, appending rows to ``run_dir/results.jsonl``."""
 
@@ -169,6 +122,8 @@ class Evaluation(DrawRows):
         self.pool = self.pools[0]  # the pool of the fixed validation draw (of fold 0 when cross-validated)
         self.cache = FeatureCache(self.run_dir)
         self.memory = PoolMemory(self.cache.root / "pool")  # UMAP embeddings, neighbour lists: once per spec
+        self.done = DoneRows(self.run_dir / RESULTS_FILE, cfg.redo)  # rows a killed or earlier run already wrote
+        self.journal = Journal(self.cache.root / "candidates.jsonl", cfg.redo)  # the pool heads' scored candidates
         self.cache.save_labels("test", self.y_test, source.class_names)
 
     def run_features(self, backbone: Backbone, checkpoint: str, specs: list[FeatureSpec], heads: tuple[str, ...],
@@ -177,53 +132,102 @@ class Evaluation(DrawRows):
 
         Heads that learn from the pool get the pool's features (memory-mapped cache) with ``y == -1`` outside the
         draw; each of their candidate settings (:data:`CANDIDATES`) is fitted on every draw, and per k the setting
-        with the best mean validation accuracy over the seeds is kept (the row's ``tuned``)."""
+        with the best mean validation accuracy over the seeds is kept (the row's ``tuned``). A row already in
+        ``results.jsonl`` is not computed again (:mod:`fewgen.resume`); it is returned with the new ones."""
         for spec in specs:
             backbone.check_spec(spec)
         head_params = {"scaling": scaling or self.cfg.scaling}
-        precision = backbone.feature_precision()
         rows = []
-        union = self.draws.union
         for spec in specs:
-            started = time.perf_counter()
-            train_f = self.cache.get(backbone, checkpoint, spec, "train", union, self.source.train.images)
-            test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
-            by_fold = {}  # fold -> (validation features, pool features or None): one fold at a time
-            extract_s = time.perf_counter() - started  # 0 when every array came from the cache
-            scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
-            layout = backbone.token_layout(spec)  # how a head that reads tokens cuts this spec's features
-            for (shots, seed), idx in tqdm(self.draws.by_fold(), desc=f"{backbone.name} {spec.label()}",
-                                           disable=bar_disabled(self.cfg.progress), leave=False):
-                fold = self.draws.fold_of[(shots, seed)]
-                if fold not in by_fold:
-                    started = time.perf_counter()
-                    self.memory.forget_objects()  # the last fold's UMAP and neighbour models: another pool
-                    by_fold = {fold: (
-                        self.cache.get(backbone, checkpoint, spec, "train", self.draws.folds[fold], self.source.train.images),
-                        self._pool_features(backbone, checkpoint, spec, test_f, fold) if any(map(uses_pool, heads)) else None)}
-                    extract_s += time.perf_counter() - started
-                val_f, pool_f = by_fold[fold]
-                for head_name in heads:
-                    if uses_pool(head_name):
-                        x, y = pool_f, self._pool_labels(idx, fold)
-                    else:
-                        x, y = train_f[np.searchsorted(union, idx)], self.y_train[idx]
-                    use = self._data_use(head_name)
-                    for number, tuned in enumerate(CANDIDATES.get(head_name, [{}])):
-                        params = {**head_params, **tuned, "memory": self.memory, "layout": layout}
-                        label_free_s = self.memory.seconds
-                        row = self._fit_head(head_name, seed, params, x, y, val_f, test_f)
-                        label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
-                        scored[(head_name, number)].append(self._row(
-                            backbone.name, checkpoint, spec.to_dict(), head_name, shots, seed, *row, head_params,
-                            feature_precision=precision, data=use, tuned=tuned, transductive=use == "test",
-                            candidates=len(CANDIDATES.get(head_name, [{}])), extract_seconds=extract_s,
-                            label_free_seconds=label_free_s))
-            group = choose_candidates(scored)
-            self.memory.forget_objects()  # the next spec has another pool: its models are of no more use
-            append_jsonl(self.run_dir / RESULTS_FILE, group)
-            rows += group
+            rows += self._run_spec(backbone, checkpoint, spec, heads, head_params)
         return rows
+
+    def _run_spec(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, heads: tuple[str, ...],
+                  head_params: dict) -> list[dict]:
+        """The rows of one spec: those already written, and the others computed draw by draw, each appended as it is
+        scored (a pool head's, per k once all its seeds are: :meth:`_finish_group`)."""
+        precision, described = backbone.feature_precision(), spec.to_dict()
+        probes = {(head, draw): self.probe(backbone.name, checkpoint, described, head, draw, head_params=head_params,
+                                           data=self._data_use(head), feature_precision=precision)
+                  for draw in self.draws.labeled for head in heads}
+        seeds_of = defaultdict(list)
+        for shots, seed in self.draws.labeled:
+            seeds_of[shots].append(seed)
+        done = {(head, shots) for head in heads for shots in seeds_of
+                if all(self.done.has(probes[(head, (shots, seed))]) for seed in seeds_of[shots])}
+        rows = [self.done.get(probes[(head, (shots, seed))]) for head, shots in sorted(done) for seed in seeds_of[shots]]
+        todo = {(head, draw) for head, draw in probes if (head, draw[0]) not in done and (
+            head in CANDIDATES or not self.done.has(probes[(head, draw)]))}
+        rows += [self.done.get(probe) for (head, draw), probe in probes.items()
+                 if head not in CANDIDATES and (head, draw[0]) not in done and (head, draw) not in todo]
+        if not todo:
+            return sorted(rows, key=lambda row: (row["shots"], row["seed"]))
+        started = time.perf_counter()
+        train_f = self.cache.get(backbone, checkpoint, spec, "train", self.draws.union, self.source.train.images)
+        test_f = self.cache.get(backbone, checkpoint, spec, "test", np.arange(len(self.y_test)), self.test.images)
+        timing = {"extract_seconds": time.perf_counter() - started}  # 0 when every array came from the cache
+        scored: dict[tuple, list[dict]] = defaultdict(list)  # (head, candidate) -> a row per draw
+        by_fold, layout = {}, backbone.token_layout(spec)  # fold -> (validation, pool features); how tokens are cut
+        for (shots, seed), idx in tqdm(self.draws.by_fold(), desc=f"{backbone.name} {spec.label()}",
+                                       disable=bar_disabled(self.cfg.progress), leave=False):
+            draw_heads = [head for head in heads if (head, (shots, seed)) in todo]
+            if not draw_heads:
+                continue
+            fold = self.draws.fold_of[(shots, seed)]
+            if fold not in by_fold:
+                started = time.perf_counter()
+                self.memory.forget_objects()  # the last fold's UMAP and neighbour models: another pool
+                by_fold = {fold: (
+                    self.cache.get(backbone, checkpoint, spec, "train", self.draws.folds[fold], self.source.train.images),
+                    self._pool_features(backbone, checkpoint, spec, test_f, fold) if any(map(uses_pool, heads)) else None)}
+                timing["extract_seconds"] += time.perf_counter() - started
+            for head_name in draw_heads:
+                if uses_pool(head_name):
+                    x, y = by_fold[fold][1], self._pool_labels(idx, fold)
+                else:
+                    x, y = train_f[np.searchsorted(self.draws.union, idx)], self.y_train[idx]
+                data = (x, y, by_fold[fold][0], test_f)
+                fitted = self._fit_candidates(head_name, probes[(head_name, (shots, seed))], data, layout, timing, scored)
+                if head_name not in CANDIDATES:
+                    append_jsonl(self.run_dir / RESULTS_FILE, fitted)
+                    rows += fitted
+                elif all(len([r for r in scored[(head_name, n)] if r["shots"] == shots]) == len(seeds_of[shots])
+                         for n in range(len(CANDIDATES[head_name]))):
+                    rows += self._finish_group(head_name, shots, scored)
+        self.memory.forget_objects()  # the next spec has another pool: its models are of no more use
+        return sorted(rows, key=lambda row: (row["shots"], row["seed"]))
+
+    def _fit_candidates(self, head_name: str, probe: dict, data: tuple, layout, timing: dict,
+                        scored: dict[tuple, list[dict]]) -> list[dict]:
+        """Fit each candidate setting of ``head_name`` on one draw (``data``: x, y, validation and test features),
+        or take it from the journal where a killed evaluation scored it; each new candidate row is journaled."""
+        x, y, val_f, test_f = data
+        candidates = CANDIDATES.get(head_name, [{}])
+        fitted = []
+        for number, tuned in enumerate(candidates):
+            row = self.journal.get(probe, tuned) if head_name in CANDIDATES else None
+            if row is None:
+                params = {**probe["head_params"], **tuned, "memory": self.memory, "layout": layout}
+                label_free_s = self.memory.seconds
+                result = self._fit_head(head_name, probe["seed"], params, x, y, val_f, test_f)
+                label_free_s = self.memory.seconds - label_free_s  # UMAP / graph fits this draw triggered
+                row = self._row(probe["backbone"], probe["checkpoint"], probe["spec"], head_name, probe["shots"],
+                                probe["seed"], *result, probe["head_params"], feature_precision=probe["feature_precision"],
+                                data=probe["data"], tuned=tuned, transductive=probe["data"] == "test",
+                                candidates=len(candidates), label_free_seconds=label_free_s, **timing)
+                if head_name in CANDIDATES:
+                    self.journal.add(row)
+            scored[(head_name, number)].append(row)
+            fitted.append(row)
+        return fitted
+
+    def _finish_group(self, head_name: str, shots: int, scored: dict[tuple, list[dict]]) -> list[dict]:
+        """A pool head's rows at ``shots``, every seed's candidates scored: the candidate chosen on validation, its
+        rows appended to results."""
+        group = {key: [row for row in rows if row["shots"] == shots] for key, rows in scored.items() if key[0] == head_name}
+        chosen = choose_candidates(group)
+        append_jsonl(self.run_dir / RESULTS_FILE, chosen)
+        return chosen
 
     def _pool_features(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, test_f: np.ndarray,
                        fold: int = 0) -> np.ndarray:
@@ -272,6 +276,11 @@ class Evaluation(DrawRows):
         draws = {key: idx for key, idx in self.draws.labeled.items() if key[1] < seeds}
         rows = []
         for (shots, seed), idx in tqdm(draws.items(), desc=name, disable=bar_disabled(self.cfg.progress), leave=False):
+            done = self.done.get(self.probe(name, "-", config.spec(), name, (shots, seed),
+                                            data="pool" if entry.uses_pool else "labeled"))
+            if done is not None:
+                rows.append(done)
+                continue
             model = model_class(config, self.source.hflip_preserves_label, seed)
             pool = self.draws.pool_of((shots, seed)) if entry.uses_pool else None
             row = self.classifier_row(name, config.spec(), model, idx, shots, seed, pool=pool)
@@ -300,12 +309,23 @@ class Evaluation(DrawRows):
         for (shots, seed), idx in tqdm(draws.items(), desc="students", disable=bar_disabled(self.cfg.progress), leave=False):
             teacher = teachers[shots]
             spec, pool = FeatureSpec.from_dict(teacher["spec"]), self.draws.pool_of((shots, seed))
+            fields = dict(data="pool", feature_precision=backbone.feature_precision(), student=config.spec(),
+                          teacher=method_name(teacher))
+            probes = [self.probe(backbone.name, checkpoint, spec.to_dict(), f"{STUDENTS[name].head}{suffix}", (shots, seed),
+                                 **fields) for name in self.cfg.students for suffix in ("", "+teacher")]
+            if all(self.done.has(probe) for probe in probes):
+                rows += [self.done.get(probe) for probe in probes]
+                continue
             started = time.perf_counter()
             head, pool_f = self.fit_teacher(backbone, checkpoint, spec, teacher, idx, pool, seed)  # once for every student
             targets = class_probabilities(head, pool_f, self.source.num_classes)
             teacher_s = time.perf_counter() - started
             teacher_proba = self.teacher_probabilities(backbone, checkpoint, spec, head, (shots, seed))
             for entry in (STUDENTS[name] for name in self.cfg.students):
+                mine = [probe for probe in probes if probe["head"] in (entry.head, f"{entry.head}+teacher")]
+                if all(self.done.has(probe) for probe in mine):
+                    rows += [self.done.get(probe) for probe in mine]
+                    continue
                 student = Student(config, self.source.hflip_preserves_label, seed, entry.name, backbone, spec).teach(targets)
                 fields = dict(backbone=backbone.name, checkpoint=checkpoint, teacher=method_name(teacher),
                               student=config.spec(), teacher_seconds=teacher_s, feature_precision=backbone.feature_precision())

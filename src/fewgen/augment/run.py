@@ -32,7 +32,7 @@ from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig
 from fewgen.data.sources import Source
 from fewgen.errors import FewgenError
 from fewgen.data.splits import Draws
-from fewgen.evaluate import DrawRows
+from fewgen.draw_rows import DrawRows
 from fewgen.results import read_rows
 from fewgen.rundir import RESULTS_FILE, save_sample_grid
 from fewgen.progress import bar_disabled

@@ -142,13 +142,14 @@ def evaluate(
     students: Students = "",
     teacher: Teacher = "auto",
     student_option: StudentOptions = [],
+    redo: Annotated[bool, typer.Option("--redo", help="Compute again the rows results.jsonl already holds. By default an evaluation run again (after a kill, or with more seeds or shots) skips them and computes only the rest.")] = False,
     backbone: RunBackbone = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
 ) -> None:
     """Fit heads on k labeled images per class (shots x seeds), run the students and the baselines on the same draws,
-    and report."""
+    and report. Each draw's row is written as it finishes; run again, the command continues where it stopped."""
     from fewgen.data import SourceOptions
     from fewgen.evaluate import EvalConfig
     from fewgen.report.summary import format_table
@@ -159,12 +160,12 @@ def evaluate(
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=validation(val_per_class),
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
                      students=names(students), teacher=teacher, student_config=student_config(student_option),
-                     progress=progress)
+                     redo=redo, progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights, noise_draws, combine)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download), precision,
                         announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))
-    typer.echo(f"\n{len(rows)} rows appended to {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
+    typer.echo(f"\n{len(rows)} rows in {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
 
 
 @app.command("select")
