@@ -259,3 +259,33 @@ def test_fit_on_a_full_disk_is_one_sentence_and_leaves_no_folder(tmp_path, capsy
     monkeypatch.setattr(fewgen.atomic.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
     err = one_sentence(capsys, main(["fit", str(run), "--out", str(tmp_path / "model"), "--shots", "2"]))
     assert "MB needed, 0.0 MB free" in err and sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_evaluate_on_a_full_disk_keeps_whole_rows_and_continues(tmp_path, capsys, monkeypatch):
+    """The disk fills while the third row is appended (half of it written): one sentence naming results.jsonl;
+    the file ends with the second whole row, and the same command, run again, continues from there."""
+    import fewgen.atomic
+
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    args = ["evaluate", str(run), "--shots", "1,2", "--seeds", "2", "--baselines", "", "--heads", "logreg", "--no-progress"]
+    real_write, writes = os.write, []
+
+    def filling(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("results.jsonl"):
+            writes.append(data)
+            if len(writes) == 3:
+                real_write(fd, bytes(data)[: len(data) // 2])
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(fewgen.atomic.os, "write", filling)
+    capsys.readouterr()
+    err = one_sentence(capsys, main(args))
+    assert f"no space left on the disk of {run / 'results.jsonl'}" in err
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]  # whole rows only
+    assert [(row["shots"], row["seed"]) for row in rows] == [(1, 0), (1, 1)]
+    monkeypatch.undo()
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert sorted((row["shots"], row["seed"]) for row in rows) == [(1, 0), (1, 1), (2, 0), (2, 1)]
