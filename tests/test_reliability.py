@@ -289,3 +289,76 @@ def test_evaluate_on_a_full_disk_keeps_whole_rows_and_continues(tmp_path, capsys
     assert main(args) == 0
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert sorted((row["shots"], row["seed"]) for row in rows) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("vae") / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "vae", "--epochs", "1", "-o", "channels=8",
+                 "-o", "latent_dim=4", "--no-progress"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("args, wanted", [
+    (["-S", "steps=5"], "--student-option is given, and no --students to train with it"),
+    (["-B", "fixmatch.steps=5"], "settings are given for the fixmatch baseline"),
+    (["--fixmatch-steps", "5"], "settings are given for the fixmatch baseline"),
+    (["--baselines", "mixmatch", "-B", "mixmatch.lambda_u=-1"], "--baseline-option mixmatch.lambda_u must be at least 0"),
+    (["--baselines", "fixmatch", "-B", "fixmatch.lr=0"], "--baseline-option fixmatch.lr must be above 0"),
+    (["--baselines", "fixmatch", "-B", "fixmatch.precision=fp16"], "--baseline-option fixmatch.precision must be one of"),
+    (["--students", "small", "-S", "lambda_u=-1"], "--student-option lambda_u must be at least 0"),
+    (["--students", "small", "-S", "foo=1"], "unknown option '--student-option foo'; the settings are: steps"),
+    (["--heads", "attention"], "--heads attention reads spatial tokens, and the vae backbone's features have none"),
+    (["--val-per-class", "0"], "--val-per-class 0 leaves no validation draw"),
+])
+def test_options_that_would_do_nothing_or_cannot_work_are_refused_before_any_work(vae_run, capsys, args, wanted):
+    capsys.readouterr()
+    before = files_under(vae_run)
+    err = one_sentence(capsys, main(["evaluate", str(vae_run), "--heads", "logreg", "--baselines", "", *args,
+                                     "--no-progress"]))
+    assert wanted in err and "Config" not in err and files_under(vae_run) == before
+
+
+def test_a_run_folder_of_another_major_version_is_refused(vae_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(vae_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "fewgen_version": "7.0.0"}))
+    for command in (["evaluate", str(run), "--no-progress"], ["fit", str(run), "--out", str(tmp_path / "m")]):
+        err = one_sentence(capsys, main(command))
+        assert f"run folder {run} was written by fewgen 7.0.0" in err
+
+
+def test_predict_given_a_run_folder_says_how_to_make_a_model(vae_run, capsys):
+    err = one_sentence(capsys, main(["predict", str(vae_run), str(vae_run / "samples.png")]))
+    assert f"{vae_run} is a run folder, not a model folder; make a model from it with 'fewgen fit {vae_run} --out MODEL'" in err
+
+
+def test_fit_refuses_student_options_without_a_student_and_attention_on_a_vae(vae_run, tmp_path, capsys):
+    err = one_sentence(capsys, main(["fit", str(vae_run), "--out", str(tmp_path / "m"), "--shots", "2", "-S", "steps=5"]))
+    assert "--student-option is given, and no --student to train with it" in err
+    err = one_sentence(capsys, main(["fit", str(vae_run), "--out", str(tmp_path / "m"), "--shots", "2", "--head", "attention"]))
+    assert "--head attention reads spatial tokens" in err and not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("ddpm") / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "ddpm", "--epochs", "1", "-o", "preset=tiny",
+                 "--no-progress"]) == 0
+    return run
+
+
+def test_select_refuses_a_pool_larger_than_the_feature_map_and_says_n1_for_one_seed(ddpm_run, capsys):
+    capsys.readouterr()
+    before = files_under(ddpm_run)
+    err = one_sentence(capsys, main(["select", str(ddpm_run), "--pool", "99x99", "--no-progress"]))
+    assert "--pool 99x99 is larger than the" in err and files_under(ddpm_run) == before
+    err = one_sentence(capsys, main(["select", str(ddpm_run), "--val-per-class", "0", "--no-progress"]))
+    assert "--val-per-class must be at least 1" in err
+    assert main(["select", str(ddpm_run), "--timesteps", "10", "--blocks", "up0", "--pool", "mean", "--seeds", "1",
+                 "--shots", "1", "--heads", "logreg", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "(n=1)" in out and "± 0.0" not in out

@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from fewgen import __version__
+from fewgen import __version__, major
 from fewgen.atomic import atomic_folder, plain_permissions, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec, checkpoint_hash, load_backbone
 from fewgen.data.preprocess import Preprocess
@@ -44,12 +44,6 @@ from fewgen.train import cpu_has_native_bf16, inference_device
 MODEL_FILE = "model.json"
 HEAD_ARRAYS, HEAD_META = "head.safetensors", "head.json"
 BACKBONE_DIR = "backbone"
-
-
-def major(version: str) -> str:
-    """The compatibility part of a version: ``0.1`` for 0.x releases (semver: a 0.x minor may break), else ``1``."""
-    parts = version.split(".")
-    return ".".join(parts[:2]) if parts[0] == "0" else parts[0]
 
 
 class Classifier(ImageClassifier):
@@ -143,6 +137,9 @@ def load_classifier(folder: str | Path) -> Classifier:
     folder = Path(folder)
     path = folder / MODEL_FILE
     if not path.is_file():
+        if (folder / "config.json").is_file() and (folder / BACKBONE_DIR).is_dir():
+            raise FewgenError(f"{folder} is a run folder, not a model folder; make a model from it with 'fewgen fit "
+                              f"{folder} --out MODEL' and give MODEL")
         raise FewgenError(f"{folder} is not a fewgen model folder ({MODEL_FILE} is missing); give the folder that "
                           "'fewgen fit RUN --out MODEL' made")
     model = _read_json(path)

@@ -27,6 +27,7 @@ from fewgen.cpu import vector_flags
 from fewgen.data import SourceOptions, load_source
 from fewgen.errors import FewgenError, FewgenWarning
 from fewgen.evaluate import EvalConfig, Evaluation
+from fewgen.heads import check_tokens
 from fewgen.teaching import check_students_backbone
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
@@ -183,6 +184,7 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     specs = specs or default_specs(run_dir, backbone, checkpoint)
     for spec in specs:
         backbone.check_spec(spec)  # a bad spec is the only line printed
+    check_tokens(cfg.heads, backbone.name, [backbone.token_layout(spec) for spec in specs])
     check_students_backbone(cfg.students, backbone)
     evaluation = Evaluation(run_dir, source, cfg)
     if announce is not None and (evaluation.draws.protocol == "cv" or evaluation.draws.repeats):

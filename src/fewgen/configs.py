@@ -33,13 +33,22 @@ def config_from_options(config_cls: type, options: dict[str, str], flag: str = "
     values = {}
     for key, raw in options.items():
         if key not in known:
-            raise FewgenError(f"unknown option '{flag}{key}'; {config_cls.__name__} takes: {', '.join(known)}")
+            raise FewgenError(f"unknown option '{flag}{key}'; the settings are: {', '.join(known)}")
         default = getattr(config_cls(), key)
         try:
             values[key] = type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "yes")
         except ValueError:
             raise FewgenError(f"option {flag}{key}={raw} is not a valid {type(default).__name__}") from None
     return config_cls(**values)
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+SETTING_RANGES = {  # what a trained baseline's or a student's setting must be, where it has that setting
+    "batch_size": ("at least 1", lambda v: v >= 1), "mu": ("at least 1", lambda v: v >= 1),
+    "lr": ("above 0", lambda v: v > 0), "weight_decay": ("at least 0", lambda v: v >= 0),
+    "lambda_u": ("at least 0 (a weight on the unlabeled loss)", lambda v: v >= 0),
+    "threshold": ("at least 0", lambda v: v >= 0),
+}
 
 
 @dataclass
@@ -61,6 +70,11 @@ class BaselineConfig:
             raise FewgenError(f"{flag('seeds')} must lie in 1..--seeds ({seeds}), or be 0 for every seed; got {self.seeds}")
         if getattr(self, "network", SCRATCH_NETWORKS[0]) not in SCRATCH_NETWORKS:
             raise FewgenError(f"{flag('network')} must be one of {', '.join(SCRATCH_NETWORKS)}, got '{self.network}'")
+        if getattr(self, "precision", "auto") not in PRECISIONS:
+            raise FewgenError(f"{flag('precision')} must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        for key, (bound, ok) in SETTING_RANGES.items():
+            if hasattr(self, key) and not ok(getattr(self, key)):
+                raise FewgenError(f"{flag(key)} must be {bound}, got {getattr(self, key)}")
 
 
 @dataclass

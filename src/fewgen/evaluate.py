@@ -82,10 +82,17 @@ class EvalConfig:
                 raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
         if self.seeds < 1:
             raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.val_per_class == 0:
+            raise FewgenError("--val-per-class 0 leaves no validation draw, so no head, candidate or teacher can be "
+                              "chosen; give N >= 1, cv, or auto")
         for name in dict.fromkeys([*self.baselines, *self.baseline_configs]):
             entry = get_baseline(name, "--baseline-option")
             if entry.where:
                 self.baseline_config(name).check(entry.flag, self.seeds)
+            if name not in self.baselines:
+                raise FewgenError(f"settings are given for the {name} baseline (--baseline-option {name}.KEY=VALUE or a "
+                                  f"shortcut such as --{name.replace('18', '')}-steps), which is not among --baselines "
+                                  f"({', '.join(self.baselines) or 'none'}); add {name} to --baselines or drop them")
         self.check_students()
 
     def check_students(self) -> None:
@@ -93,6 +100,9 @@ class EvalConfig:
         for name in self.students:
             get_student(name)
         if not self.students:
+            if self.student_config != StudentConfig():
+                raise FewgenError("--student-option is given, and no --students to train with it; add --students small "
+                                  "(or encoder), or drop --student-option")
             return
         if self.teacher != "auto" and self.teacher not in self.heads:
             raise FewgenError(f"--teacher {self.teacher} is not among --heads ({', '.join(self.heads) or 'none'}); the "

@@ -33,7 +33,7 @@ from fewgen.data.sources import Source, SourceOptions
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, Draws, pool_targets
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, SIMPLEST_FIRST, make_head, simplicity, uses_pool
+from fewgen.heads import HEADS, SIMPLEST_FIRST, check_tokens, make_head, simplicity, uses_pool
 from fewgen.heads.export import exportable, why_not_exportable
 from fewgen.results import data_use, head_params, on_shared_draws, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
@@ -136,6 +136,9 @@ def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int
     ``with_teacher``, the mean of the student's and the teacher's probabilities."""
     run_dir, out = Path(run_dir), Path(out)
     student_config = student_config or StudentConfig()
+    if student is None and student_config != StudentConfig():
+        raise FewgenError("--student-option is given, and no --student to train with it; add --student small (or "
+                          "encoder), or drop --student-option")
     if with_teacher and student is None:
         raise FewgenError("--with-teacher averages a student with its teacher; give the student with --student small (or encoder)")
     if student is not None:
@@ -183,6 +186,7 @@ def _fit(run_dir: Path, out: Path, shots: int | None, seed: int, head: str | Non
     method = _method(run_dir, backbone, checkpoint, max(per_class, 1), head)
     spec = FeatureSpec.from_dict(method["spec"])
     backbone.check_spec(spec)
+    check_tokens([method["head"]], backbone.name, [backbone.token_layout(spec)], "--head")
     cache = FeatureCache(run_dir)
     labeled_f = cache.get(backbone, checkpoint, spec, "train", labeled, source.train.images)
     pool_f = cache.get(backbone, checkpoint, spec, "train", pool, source.train.images, mmap=True) if uses_pool(method["head"]) else None

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from fewgen import __version__, major
 from fewgen.atomic import atomic_path
 from fewgen.backbones import checkpoint_hash, load_backbone
 from fewgen.data import load_source
@@ -75,7 +76,15 @@ def read_run_config(run_dir: Path) -> dict:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FewgenError(f"{run_dir} is not a run folder ({CONFIG_FILE} is missing); run 'fewgen pretrain --run {run_dir}' first")
-    return json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FewgenError(f"{path} is damaged (not readable JSON: {exc}); pretrain a new run folder") from None
+    written = str(config.get("fewgen_version", "?")) if isinstance(config, dict) else "?"
+    if major(written) != major(__version__):
+        raise FewgenError(f"run folder {run_dir} was written by fewgen {written}, and this is fewgen {__version__}; "
+                          "pretrain a new run folder with this version")
+    return config
 
 
 def source_options_record(options: SourceOptions) -> dict:

@@ -64,6 +64,9 @@ class SelectConfig:
                 raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
         if self.seeds < 1 or self.shots < 1:
             raise FewgenError("--seeds and --shots must be at least 1")
+        if self.val_per_class < 1:
+            raise FewgenError(f"--val-per-class must be at least 1 (select scores on the validation draw alone), got "
+                              f"{self.val_per_class}")
         for subset in self.subsets(backbone):
             backbone.check_spec(FeatureSpec(layers=subset, timestep=self.timesteps, pool=self.pool, weights=self.weights))
 

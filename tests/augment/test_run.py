@@ -101,7 +101,7 @@ def test_the_report_reads_an_augment_run(augment_run, tmp_path):
 
 def test_a_bad_cglo_option_is_named(tmp_path, capsys):
     assert main(["augment", "--run", str(tmp_path / "r"), *TINY, "-o", "depth=3"]) == 2
-    assert "unknown option '-o depth'; GLOConfig takes: code_dim" in capsys.readouterr().err
+    assert "unknown option '-o depth'; the settings are: code_dim" in capsys.readouterr().err
     assert main(["augment", "--run", str(tmp_path / "r"), *TINY, "-o", "loss=l2"]) == 2
     assert "glo loss must be one of auto, perceptual, laplacian" in capsys.readouterr().err
 

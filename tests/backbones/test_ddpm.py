@@ -343,3 +343,18 @@ def test_bad_reading_options_are_clear_errors():
         feature_specs("", "50+100", "", "mean", "", 1, "sum")
     assert feature_specs("", "50+100", "", "mean", "", 4, "mean")[0] == FeatureSpec(timestep=(50, 100), noise_draws=4, combine="mean")
     assert feature_specs("", "", "", "", "") is None
+
+
+def test_from_pretrained_never_loads_a_pickle_and_says_so_in_one_sentence(tmp_path, capsys):
+    """A UNet saved as a pickled .bin (safe_serialization=False) is refused, without trying the pickle and without
+    diffusers' lines (its 'Defaulting to unsafe serialization') before fewgen's sentence."""
+    from fewgen.cli import main
+
+    tiny().model.network("ema").save_pretrained(tmp_path / "pickled", safe_serialization=False)
+    assert (tmp_path / "pickled" / "diffusion_pytorch_model.bin").is_file()
+    capsys.readouterr()
+    code = main(["pretrain", "--run", str(tmp_path / "run"), "--backbone", "ddpm", "--epochs", "0",
+                 "-o", f"from_pretrained={tmp_path / 'pickled'}", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and "fewgen loads no pickled .bin" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "unsafe" not in captured.err + captured.out

@@ -366,3 +366,30 @@ def test_the_attention_head_reads_the_ddpms_tokens_and_is_saved_by_fit(tmp_path,
     assert np.array_equal(loaded.predict_proba(images), fitted.predict_proba(images))
     one_by_one = np.concatenate([loaded.predict_proba(images[i : i + 1]) for i in range(len(images))])
     assert np.array_equal(one_by_one, loaded.predict_proba(images))  # asked once, in fixed batches: the same answers
+
+
+def test_convergence_warnings_inside_heads_are_counted_in_one_line(tmp_path, capsys, monkeypatch):
+    """scikit-learn's ConvergenceWarning, raised inside a head's fit, is not printed in full each time: one line
+    at the end says how many fits it concerned."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fewgen.heads.logreg import LogRegHead
+
+    real_fit = LogRegHead.fit
+
+    def warning_fit(self, X, y):
+        warnings.warn_explicit("lbfgs failed to converge", ConvergenceWarning, "sklearn/linear_model/_logistic.py", 1,
+                               module="sklearn.linear_model._logistic")
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(LogRegHead, "fit", warning_fit)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "pixels", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--shots", "1", "--seeds", "2", "--heads", "logreg", "--baselines", "",
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "lbfgs failed to converge" not in err and "ConvergenceWarning" in err
+    assert err.count("solver stopped before converging in 2 head fits") == 1

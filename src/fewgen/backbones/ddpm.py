@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from diffusers.training_utils import compute_snr
+from diffusers.utils import logging as diffusers_logging
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -220,19 +221,25 @@ def pretrained_unet(source: str | Path, weights: bool = True) -> tuple[UNet2DMod
                           "give a folder written by save_pretrained, or a Hugging Face id")
     subfolders = ["unet" if (Path(source) / "unet" / "config.json").is_file() else None] if local else ["unet", None]
     problem = None
-    for subfolder in subfolders:
-        try:
-            if weights:
-                unet = UNet2DModel.from_pretrained(source, subfolder=subfolder)
-            else:
-                unet = UNet2DModel.from_config(UNet2DModel.load_config(source, subfolder=subfolder))
-            break
-        except (OSError, ValueError) as exc:
-            problem = exc
-    else:
-        reason = str(problem).strip().splitlines()[0] if problem else "not found"
-        raise FewgenError(f"could not load a diffusers UNet from '{source}' ({reason}); give a folder written by "
-                          "save_pretrained, or a Hugging Face id that this machine can reach or has cached")
+    quiet = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # diffusers' own lines would come before fewgen's one sentence
+    try:
+        for subfolder in subfolders:
+            try:
+                if weights:  # safetensors only: a pickled .bin could run code, and fewgen loads no pickle
+                    unet = UNet2DModel.from_pretrained(source, subfolder=subfolder, use_safetensors=True)
+                else:
+                    unet = UNet2DModel.from_config(UNet2DModel.load_config(source, subfolder=subfolder))
+                break
+            except (OSError, ValueError) as exc:
+                problem = exc
+        else:
+            reason = str(problem).strip().splitlines()[0] if problem else "not found"
+            raise FewgenError(f"could not load a diffusers UNet's safetensors weights from '{source}' ({reason}); give a "
+                              "folder written by save_pretrained (safetensors; fewgen loads no pickled .bin), or a "
+                              "Hugging Face id that this machine can reach or has cached")
+    finally:
+        diffusers_logging.set_verbosity(quiet)
     scheduler_sub = "scheduler" if subfolder == "unet" else None
     if local and not (Path(source) / (scheduler_sub or ".") / "scheduler_config.json").is_file():
         return unet, None
@@ -317,6 +324,24 @@ class DDPMBackbone(TorchBackbone):
         check_pool(spec.pool)
         if spec.weights not in (None, *WEIGHTS):
             raise FewgenError(f"--weights must be ema or raw, got '{spec.weights}'")
+        side = pool_side(spec.pool)
+        sides = self.block_sides() if side > 1 else {}
+        small = [name for name in spec.layers or self.block_names()[:-1] if sides.get(name, side) < side]
+        if small:
+            least = min(sides[name] for name in small)
+            raise FewgenError(f"--pool {spec.pool} is larger than the {least}x{least} map of block {small[0]} on these "
+                              f"images; use at most {least}x{least}, or mean")
+
+    @torch.no_grad()
+    def block_sides(self) -> dict[str, int]:
+        """The shorter side of each readable block's output map (one black image through the UNet; cached)."""
+        if getattr(self, "_block_sides", None) is None:
+            net = self.model.network("ema")
+            x0 = self.model.to_network(torch.zeros((1, *self.image_shape), dtype=torch.uint8))
+            x0 = x0.to(next(net.parameters()).device)
+            outputs = read_blocks(net, self.block_names(), x0, torch.zeros(1, dtype=torch.long, device=x0.device))
+            self._block_sides = {name: int(min(out.shape[-2:])) for name, out in outputs.items()}
+        return self._block_sides
 
     def block_dims(self, pool: str = "mean") -> dict[str, int]:
         """Feature width of each block under ``pool``."""

@@ -36,5 +36,15 @@ def make_head(name: str, random_state: int = 0, memory: PoolMemory | None = None
     return HEADS[name](random_state=random_state, **params)
 
 
-__all__ = ["HEADS", "SIMPLEST_FIRST", "simplicity", "AttentionHead", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
+def check_tokens(heads, backbone: str, layouts: list, flag: str = "--heads") -> None:
+    """Refuse a head that reads spatial tokens (``needs_layout``: attention) when a spec's features have none
+    (``layouts``: :meth:`~fewgen.backbones.base.Backbone.token_layout` of each spec, None without tokens): it would
+    read the whole vector as one token, a model of nothing it was made for."""
+    for name in heads:
+        if getattr(HEADS.get(name), "needs_layout", False) and any(layout is None for layout in layouts):
+            raise FewgenError(f"{flag} {name} reads spatial tokens, and the {backbone} backbone's features have none (the "
+                              f"ddpm's blocks do); drop {name} from {flag}")
+
+
+__all__ = ["HEADS", "check_tokens", "SIMPLEST_FIRST", "simplicity", "AttentionHead", "KNNHead", "LinearHead", "LogRegHead", "MLPHead", "PoolMemory", "PropagateHead", "SelfTrainHead",
            "UMAPHead", "make_head", "uses_pool"]
