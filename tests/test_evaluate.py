@@ -306,3 +306,87 @@ def test_students_and_their_teachers_learn_from_the_draws_pool_only(digits, tmp_
                 PixelsBackbone(image_shape=digits.image_shape).features(images, FeatureSpec()).numpy())) / 2
             assert both[key] == pytest.approx(float((mean.argmax(axis=1) == labels).mean()))
             assert both[key] != row[key]  # not the student's own score (it says class 0 everywhere)
+
+
+def _fake_students(monkeypatch, proba) -> None:
+    """Students that train instantly and answer ``proba(self, images)``."""
+    from fewgen.students.student import Student
+
+    def instant_fit(self, images, labels, pool=None, **_):
+        self.classes_ = np.unique(labels)
+        return self
+
+    monkeypatch.setattr(Student, "fit", instant_fit)
+    monkeypatch.setattr(Student, "predict", lambda self, images: proba(self, images).argmax(axis=1))
+    monkeypatch.setattr(Student, "predict_proba", proba)
+
+
+def test_the_students_teacher_is_chosen_per_k_and_a_named_teacher_is_used(digits, tmp_path, monkeypatch):
+    """Rows in which knn is best on validation at k = 1 and logreg at k = 3 (and the other way round on test): the
+    students' rows name the teacher of their own k; with --teacher knn, knn at every k."""
+    _fake_students(monkeypatch, lambda self, images: np.full((len(images), len(self.classes_)), 1 / len(self.classes_)))
+    cfg = dataclasses.replace(FAST, heads=("logreg", "knn"), students=("small",))
+    _, rows = run_pixels(tmp_path / "heads", digits, cfg)
+    best = {1: "knn", 3: "logreg"}
+    rows = [{**row, "val_accuracy": 0.9 if row["head"] == best[row["shots"]] else 0.1,
+             "accuracy": 0.1 if row["head"] == best[row["shots"]] else 0.9} for row in rows]
+    for teacher, expected in (("auto", best), ("knn", {1: "knn", 3: "knn"})):
+        evaluation = Evaluation(tmp_path / teacher, digits, dataclasses.replace(cfg, teacher=teacher))
+        written = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
+        assert {(row["shots"], row["teacher"]) for row in written} == {(k, f"pixels+{h}") for k, h in expected.items()}
+
+
+def test_under_cross_validation_a_students_average_is_scored_on_its_own_fold(digits, tmp_path, monkeypatch):
+    """With --val-per-class cv, seed s is scored on fold s. A student that knows every training label makes its
+    average with the teacher right on every validation image of its own fold (and wrong on another fold's); a
+    student that says nothing (uniform) leaves the teacher's own validation score, as the teacher's row has it."""
+    labels = {bytes(image): int(label) for image, label in zip(digits.train.images.numpy(), digits.train.labels)}
+
+    def knowing(self, images):
+        truth = np.array([labels.get(bytes(image), 0) for image in images.numpy()])
+        return (truth[:, None] == np.asarray(self.classes_)[None, :]).astype(float)
+
+    cfg = dataclasses.replace(FAST, val_per_class="cv", shots=(1,), seeds=3, heads=("logreg",), students=("small",))
+    _fake_students(monkeypatch, knowing)
+    evaluation, rows = run_pixels(tmp_path / "a", digits, cfg)
+    assert evaluation.draws.protocol == "cv" and sorted(evaluation.draws.fold_of.values()) == [0, 1, 2]
+    written = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
+    averaged = [row for row in written if row["head"] == "student-small+teacher"]
+    assert len(averaged) == 3 and all(row["val_accuracy"] == 1.0 for row in averaged)
+    _fake_students(monkeypatch, lambda self, images: np.full((len(images), len(self.classes_)), 1 / len(self.classes_)))
+    evaluation, rows = run_pixels(tmp_path / "b", digits, cfg)
+    written = evaluation.run_students(PixelsBackbone(image_shape=digits.image_shape), "-", rows)
+    teacher_val = {(row["shots"], row["seed"]): row["val_accuracy"] for row in rows}
+    averaged = [row for row in written if row["head"] == "student-small+teacher"]
+    assert {(row["shots"], row["seed"]): row["val_accuracy"] for row in averaged} == pytest.approx(teacher_val)
+    assert len(set(teacher_val.values())) > 1  # the folds differ, so a fold mix-up would show
+
+
+def test_a_pool_heads_candidate_is_chosen_per_k():
+    """At k = 1 the first candidate is best on validation, at k = 4 the second: each k keeps its own."""
+    def row(shots, seed, val):
+        return {"shots": shots, "seed": seed, "val_accuracy": val, "accuracy": 0.5}
+
+    scored = {("propagate", 0): [row(1, 0, 0.9), row(1, 1, 0.9), row(4, 0, 0.2), row(4, 1, 0.2)],
+              ("propagate", 1): [row(1, 0, 0.1), row(1, 1, 0.1), row(4, 0, 0.8), row(4, 1, 0.8)]}
+    chosen = choose_candidates(scored)
+    assert [(r["shots"], r["val_accuracy"]) for r in chosen] == [(1, 0.9), (1, 0.9), (4, 0.8), (4, 0.8)]
+
+
+def test_evaluates_attention_head_reads_the_backbones_token_layout(digits, tmp_path, monkeypatch):
+    """The attention head gets the spec's token layout from evaluate (as from fit): two blocks, two timesteps."""
+    given = []
+    real = evaluate_module.make_head
+
+    def recording(name, random_state=0, **params):
+        given.append((name, params.get("layout")))
+        return real(name, random_state=random_state, **params)
+
+    monkeypatch.setattr(evaluate_module, "make_head", recording)
+    backbone = DDPMBackbone(DDPMConfig(preset="tiny"), digits.image_shape)
+    spec = FeatureSpec(layers=("up0", "mid"), timestep=(10, 50), pool="2x2")
+    cfg = dataclasses.replace(FAST, shots=(1,), seeds=1, heads=("attention",))
+    Evaluation(tmp_path, digits, cfg).run_features(backbone, "ckpt", [spec], cfg.heads)
+    dims = backbone.block_dims("mean")
+    expected = [(dims["up0"], 4), (dims["mid"], 4)] * 2
+    assert given and all(name == "attention" and [tuple(p) for p in layout] == expected for name, layout in given)
