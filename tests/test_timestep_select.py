@@ -130,3 +130,15 @@ def test_select_scores_pool_heads_without_the_validation_images(digits, tmp_path
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {r["head"]: r["data"] for r in rows} == {"logreg": "labeled", "propagate": "pool"}
     assert chosen["head"] in ("logreg", "propagate")
+
+
+def test_a_sweep_score_is_the_accuracy_on_the_validation_draw_not_on_the_labeled_draw():
+    """Features in which the labeled draw is separable and each validation image sits in the other class's
+    cluster: a head fitted on the draw is right on every labeled image and wrong on every validation image."""
+    from fewgen.timestep_select import SelectionDraws
+
+    y = np.array([0, 0, 1, 1, 0, 1])
+    x = np.array([[-1.0], [-1.1], [1.0], [1.1], [1.05], [-1.05]])
+    draws = SelectionDraws(val=np.array([4, 5]), labeled={0: np.array([0, 1, 2, 3])}, union=np.arange(6), y=y,
+                           pool=np.arange(4))
+    assert draws.score(x, 0, "logreg") == 0.0

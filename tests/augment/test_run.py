@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fewgen.augment.classic import classic_augmentation
+from fewgen import __version__
 from fewgen.cli import main
 from fewgen.evaluate import method_name
 
@@ -82,7 +83,7 @@ def test_bad_input(tmp_path, capsys):
     assert main(["augment", "--run", str(tmp_path / "r"), "--interpolation", "cubic", *TINY]) == 2
     assert "--interpolation must be one of" in capsys.readouterr().err
     (tmp_path / "vae").mkdir()
-    (tmp_path / "vae" / "config.json").write_text(json.dumps({"backbone": "vae", "dataset": "digits"}))
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({"backbone": "vae", "dataset": "digits", "fewgen_version": __version__}))
     assert main(["augment", "--run", str(tmp_path / "vae"), *TINY]) == 2
     assert "give 'fewgen augment' a new --run folder" in capsys.readouterr().err
 

@@ -358,3 +358,36 @@ def test_from_pretrained_never_loads_a_pickle_and_says_so_in_one_sentence(tmp_pa
     captured = capsys.readouterr()
     assert code == 2 and "fewgen loads no pickled .bin" in captured.err
     assert len(captured.err.strip().splitlines()) == 1 and "unsafe" not in captured.err + captured.out
+
+
+def test_the_token_layout_follows_the_features_blocks_of_two_widths_at_two_timesteps():
+    """up0 (16 channels) and up1 (8) at t = 10 and 50, pooled 2x2: the features are [up0@10, up1@10, up0@50,
+    up1@50], each read alone here, and the layout names the same parts in the same order."""
+    backbone = tiny()
+    x = images(3)
+    spec = FeatureSpec(layers=("up0", "up1"), timestep=(10, 50), pool="2x2")
+    parts = [backbone.features(x, FeatureSpec(layers=(block,), timestep=(t,), pool="2x2"))
+             for t in (10, 50) for block in ("up0", "up1")]
+    torch.testing.assert_close(backbone.features(x, spec), torch.cat(parts, dim=1), rtol=0, atol=1e-6)
+    widths = [part.shape[1] for part in parts]
+    assert widths[0] != widths[1]  # two widths, so an order mix-up shows
+    assert [channels * cells for channels, cells in backbone.token_layout(spec)] == widths
+    assert all(cells == 4 for _, cells in backbone.token_layout(spec))
+
+
+def test_a_noised_image_is_read_at_its_own_timestep():
+    """The features at t come from the UNet told t for the image noised to t (not told 0 for it)."""
+    from fewgen.backbones.base import pool_activation
+    from fewgen.backbones.unet_blocks import read_blocks
+
+    backbone, x, t = tiny(), images(2), 400
+    net = backbone.model.network("ema")
+    x0 = backbone.model.to_network(x)
+    steps = torch.full((len(x),), t, dtype=torch.long)
+    noised = backbone.model.scheduler.add_noise(x0, image_noise(x, t, tuple(x0.shape[1:])), steps)
+    with torch.no_grad():
+        told_t = pool_activation(read_blocks(net, ["up0"], noised, steps)["up0"], "mean")
+        told_0 = pool_activation(read_blocks(net, ["up0"], noised, torch.zeros_like(steps))["up0"], "mean")
+    features = backbone.features(x, FeatureSpec(layers=("up0",), timestep=(t,), pool="mean"))
+    torch.testing.assert_close(features, told_t, rtol=0, atol=1e-6)
+    assert not torch.allclose(told_t, told_0, atol=1e-4)  # the timestep matters to this network

@@ -42,6 +42,33 @@ def test_only_confident_pseudo_labels_count():
     assert none_kept["supervised"] == all_kept["supervised"]  # the same seeded labeled batch
 
 
+class Brightness(torch.nn.Module):
+    """Logits ``[B, 2]``: class 0 for a bright image, class 1 for a dark one, confidently."""
+
+    def forward(self, x):
+        mean = x.mean(dim=(1, 2, 3))
+        return torch.stack([10 * mean, -10 * mean], dim=1)
+
+
+class Inverted(torch.nn.Module):
+    def forward(self, image):
+        return 255 - image
+
+
+def test_pseudo_labels_come_from_the_weak_view_and_train_the_strong_one():
+    """The weak view keeps an image, the strong one inverts it: a bright unlabeled image's pseudo-label (from the
+    weak view) is class 0, and the strong view, which the network calls class 1, is trained towards it. Pseudo-labels
+    from the strong view would agree with it and cost nothing."""
+    bright = torch.full((4, 1, 8, 8), 230, dtype=torch.uint8)
+    model = FixMatchClassifier(Brightness(), bright[:2], torch.tensor([0, 0]), torch.nn.Identity(), Inverted(),
+                               FixMatchConfig(batch_size=2, threshold=0.0, lambda_u=1.0))
+    _, logs = model.training_loss(bright)
+    expected = torch.nn.functional.cross_entropy(Brightness()(((255 - bright).float() / 127.5) - 1.0),
+                                                 torch.zeros(4, dtype=torch.long))
+    assert logs["mask"] == 1.0 and logs["unsupervised"] == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["unsupervised"] > 5.0
+
+
 @pytest.mark.parametrize("name, network", [("fixmatch", "resnet18"), ("mixmatch", "small")])
 def test_evaluate_runs_the_semi_supervised_baselines_on_the_draws_and_the_pool_only(tmp_path, capsys, monkeypatch, name,
                                                                                       network):

@@ -97,6 +97,22 @@ def test_ties_on_validation_go_to_the_simpler_head():
     rows = [row("vae", head, 4, s, acc, 0.8) for head, acc in (("knn", 0.9), ("mlp", 0.95), ("logreg", 0.7)) for s in range(2)]
     assert best_by_validation(rows)["vae[part=stacked]"] == "vae[part=stacked]+logreg"
     assert best_per_backbone(rows)["vae"] == "vae[part=stacked]+logreg"
+    from fewgen.report.summary import chosen_per_k
+
+    assert chosen_per_k(rows)["vae"][4][0] == "vae[part=stacked]+logreg"  # the per-k choice breaks ties the same way
+
+
+def test_selects_sweep_rows_stay_out_of_every_summary():
+    """A sweep row of 'fewgen select' (validation only, another spec) is best on validation by far: no summary,
+    choice or table reads it."""
+    from fewgen.report.summary import chosen_per_k
+
+    sweep = [{**row("vae", "mlp", k, s, None, 0.99), "stage": "select", "spec": {"layers": ["up0"]}}
+             for k in (1, 2) for s in range(3)]
+    rows = ROWS + sweep
+    assert summarise(rows, "val_accuracy") == summarise(ROWS, "val_accuracy")
+    assert best_by_validation(rows) == best_by_validation(ROWS) and best_per_backbone(rows) == best_per_backbone(ROWS)
+    assert chosen_per_k(rows) == chosen_per_k(ROWS) and format_table(rows) == format_table(ROWS)
 
 
 def test_one_draw_has_no_confidence_interval():
