@@ -218,6 +218,9 @@ def test_fit_chooses_the_validation_best_exportable_head():
     chosen = choose_method(rows, "vae", "c", shots=4)
     assert chosen["head"] == "knn" and "student-small+teacher at 95.0%, cannot be saved: a student averaged with its " \
         "teacher is saved only when asked: 'fewgen fit --student NAME --with-teacher'" in chosen["chosen_by"]
+    rows += [{**base, "head": "propagate", "shots": 4, "seed": s, "val_accuracy": 0.99, "accuracy": 0.99, "data": "test",
+              "transductive": True, "tuned": {"space": "features"}} for s in range(3)]  # it saw the test images
+    assert choose_method(rows, "vae", "c", shots=4)["head"] == "knn"  # a saved model never depends on them
 
 
 def test_fit_compares_methods_on_shared_draws_each_counted_once():
@@ -332,9 +335,11 @@ def test_evaluate_and_fit_on_a_folder_with_few_labels(tmp_path, capsys):
     assert method["head"] == "logreg" and "the simpler head won" in method["chosen_by"]  # knn's rows came first
 
 
-def test_the_cross_validation_fold_is_held_out_of_a_pool_heads_pool(tmp_path, monkeypatch):
-    """Without a test split, fit's estimate is k-fold CV on the labeled images; a pool head's pool must lose the
-    held-out fold too, or the fold's images shape the very head that is then scored on them."""
+@pytest.mark.parametrize("head", ["propagate", "logreg"])
+def test_the_cross_validation_fold_is_held_out_of_a_pool_heads_pool(tmp_path, monkeypatch, head):
+    """Without a test split, fit's estimate is k-fold CV on the labeled images: each fold's head is fitted without
+    the held-out fold's images (a pool head's pool loses them too, or the fold's images shape the very head that is
+    then scored on them)."""
     import fewgen.fitting as fitting_module
     from fewgen.fitting import fit_classifier
 
@@ -351,7 +356,7 @@ def test_the_cross_validation_fold_is_held_out_of_a_pool_heads_pool(tmp_path, mo
         return head
 
     monkeypatch.setattr(fitting_module, "make_head", recording)
-    classifier = fit_classifier(run, tmp_path / "model", head="propagate")
+    classifier = fit_classifier(run, tmp_path / "model", head=head)
     (full_X, full_y), folds = fitted[0], fitted[1:]
     assert classifier.info["estimate"]["on"] == "5-fold cross-validation on the labeled images" and len(folds) == 5
     labeled_rows = {bytes(row) for row in full_X[full_y >= 0]}
@@ -373,3 +378,21 @@ def test_a_head_that_does_not_say_how_to_save_itself_is_refused_in_one_sentence(
     assert not exportable("unsaved", {}) and not exportable("nonesuch", {})
     assert main(["fit", str(user_run[1]), "--out", str(tmp_path / "m"), "--head", "unsaved"]) == 2
     assert "does not say how to save itself" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_a_model_preprocesses_as_its_run_did_after_loading(tmp_path):
+    """A run read with --resize stretch: the loaded model stretches too (crop would cut the non-square images
+    differently), so it answers as the model in memory does."""
+    from fewgen.classifier import load_classifier
+    from fewgen.fitting import fit_classifier
+
+    folder = make_user_folder(tmp_path / "photos", unlabeled=6)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{folder}", "--backbone", "pixels", "--image-size", "8",
+                 "--resize", "stretch"]) == 0
+    fitted = fit_classifier(run, tmp_path / "model", head="logreg")
+    loaded = load_classifier(tmp_path / "model")
+    assert fitted.preprocess.resize == "stretch" and loaded.preprocess == fitted.preprocess
+    paths = [p for p in sorted(folder.rglob("*.*")) if p.suffix in (".png", ".jpg") and "corrupt" not in p.name]
+    assert any(Image.open(p).size[0] != Image.open(p).size[1] for p in paths)  # crop and stretch differ on these
+    np.testing.assert_array_equal(loaded.predict_proba(paths), fitted.predict_proba(paths))

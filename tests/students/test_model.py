@@ -132,3 +132,50 @@ def test_bad_student_settings_for_fit_are_one_sentence(folder_run, tmp_path, cap
     capsys.readouterr()
     assert main(["fit", str(run), "--out", str(tmp_path / "m"), *args]) == 2
     assert wanted in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_fit_teaches_the_student_the_teachers_probabilities_in_class_order(folder_run, tmp_path, monkeypatch):
+    """The student's target column j is the teacher's probability of the student's class j: on the labeled images
+    (in the pool of a folder run, in order), the teacher is right about dark and bright, so its targets' argmax is
+    their label; columns in the other order would say the opposite."""
+    from fewgen.rundir import open_run
+    from fewgen.students.student import Student
+
+    _, run = folder_run
+    taught = []
+    real_teach = Student.teach
+    monkeypatch.setattr(Student, "teach", lambda self, targets: (taught.append(np.asarray(targets)), real_teach(self, targets))[1])
+    fit_classifier(run, tmp_path / "model", head="logreg", student="small", student_config=StudentConfig(steps=1, batch_size=4, mu=2))
+    _, _, source = open_run(run, None, None, "fp32")
+    y = source.train.labels.numpy()
+    (targets,) = taught
+    assert targets.shape == (len(y), 2)  # the folder's pool is every train image, in order
+    labeled = y >= 0
+    assert (targets[labeled].argmax(axis=1) == y[labeled]).mean() >= 0.9
+
+
+def test_a_student_averaged_with_its_teacher_estimates_the_average(folder_run, tmp_path, monkeypatch):
+    """A student that says 'bright' (class 0) for everything, averaged with a good teacher, says bright everywhere:
+    the saved estimate is that average's test accuracy (half), computed here from the loaded model's answers, not
+    the teacher's (about all)."""
+    from fewgen.students.model import StudentClassifier
+
+    folder, run = folder_run
+
+    def always_bright(self, batch):
+        proba = np.zeros((len(batch), len(self.class_names)))
+        proba[:, self.class_names.index("bright")] = 1.0
+        return proba
+
+    monkeypatch.setattr(StudentClassifier, "proba_of_batch", always_bright)
+    model = tmp_path / "model"
+    fit_classifier(run, model, head="logreg", student="small", student_config=StudentConfig(steps=1, batch_size=4, mu=2),
+                   with_teacher=True)
+    paths = sorted((folder / "test").rglob("*.*"))
+    truth = [p.parent.name for p in paths]
+    loaded = load_classifier(model)
+    accuracy = float(np.mean(np.asarray(loaded.predict(paths)) == np.asarray(truth)))
+    teacher_alone = float(np.mean(np.asarray(loaded.teacher.predict(paths)) == np.asarray(truth)))
+    estimate = json.loads((model / "model.json").read_text())["estimate"]
+    assert estimate["on"] == "test split" and estimate["accuracy"] == pytest.approx(accuracy)
+    assert accuracy == 0.5 and teacher_alone > accuracy
