@@ -115,9 +115,9 @@ class EvalConfig:
 
     def baseline_config(self, name: str) -> Any:
         """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""
-        if name not in self.baseline_configs:
-            self.baseline_configs[name] = BASELINES[name].config()
-        return self.baseline_configs[name]
+        if name in self.baseline_configs:  # (never stored here: the settings given are only those the user gave)
+            return self.baseline_configs[name]
+        return BASELINES[name].config()
 
 
 class Evaluation(DrawRows):

@@ -80,7 +80,9 @@ def read_run_config(run_dir: Path) -> dict:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FewgenError(f"{path} is damaged (not readable JSON: {exc}); pretrain a new run folder") from None
-    written = str(config.get("fewgen_version", "?")) if isinstance(config, dict) else "?"
+    if not isinstance(config, dict):
+        raise FewgenError(f"{path} is damaged (not a JSON object); pretrain a new run folder")
+    written = str(config.get("fewgen_version", __version__))  # the earliest runs did not record it
     if major(written) != major(__version__):
         raise FewgenError(f"run folder {run_dir} was written by fewgen {written}, and this is fewgen {__version__}; "
                           "pretrain a new run folder with this version")

@@ -391,3 +391,16 @@ def test_a_noised_image_is_read_at_its_own_timestep():
     features = backbone.features(x, FeatureSpec(layers=("up0",), timestep=(t,), pool="mean"))
     torch.testing.assert_close(features, told_t, rtol=0, atol=1e-6)
     assert not torch.allclose(told_t, told_0, atol=1e-4)  # the timestep matters to this network
+
+
+def test_block_sides_are_the_maps_the_blocks_give_and_bound_the_pool():
+    from fewgen.backbones.unet_blocks import read_blocks
+
+    backbone = tiny((1, 10, 14))
+    x0 = backbone.model.to_network(images(1, (1, 10, 14)))
+    outputs = read_blocks(backbone.model.network("ema"), backbone.block_names(), x0, torch.zeros(1, dtype=torch.long))
+    assert backbone.block_sides() == {name: min(out.shape[-2:]) for name, out in outputs.items()}
+    side = backbone.block_sides()["mid"]
+    backbone.check_spec(FeatureSpec(layers=("mid",), timestep=(10,), pool=f"{side}x{side}"))
+    with pytest.raises(FewgenError, match=f"--pool {side + 1}x{side + 1} is larger than the {side}x{side} map of block mid"):
+        backbone.check_spec(FeatureSpec(layers=("mid",), timestep=(10,), pool=f"{side + 1}x{side + 1}"))

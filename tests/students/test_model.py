@@ -179,3 +179,42 @@ def test_a_student_averaged_with_its_teacher_estimates_the_average(folder_run, t
     estimate = json.loads((model / "model.json").read_text())["estimate"]
     assert estimate["on"] == "test split" and estimate["accuracy"] == pytest.approx(accuracy)
     assert accuracy == 0.5 and teacher_alone > accuracy
+
+
+@pytest.fixture(scope="module")
+def averaged_model(folder_run, tmp_path_factory) -> Path:
+    _, run = folder_run
+    model = tmp_path_factory.mktemp("averaged") / "model"
+    fit_classifier(run, model, head="logreg", student="small", student_config=StudentConfig(steps=2, batch_size=4, mu=2),
+                   with_teacher=True)
+    return model
+
+
+def _reversed_names(path: Path) -> None:
+    value = json.loads(path.read_text())
+    path.write_text(json.dumps({**value, "class_names": value["class_names"][::-1]}))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda m: (m / "student.safetensors").write_bytes((m / "student.safetensors").read_bytes()[:40]), "/student.safetensors"),
+    (lambda m: _reversed_names(m / "model.json"), "/model.json"),
+    (lambda m: _reversed_names(m / "teacher" / "model.json"), "/teacher/model.json"),
+    (lambda m: (m / "teacher" / "head.json").write_text("{}"), "/teacher/head.json"),
+    (lambda m: __import__("shutil").rmtree(m / "teacher"), "/teacher/"),
+], ids=["student-truncated", "names-reversed", "teacher-names-reversed", "teacher-head-json", "teacher-removed"])
+def test_every_damaged_student_folder_is_one_sentence_naming_the_file(averaged_model, folder_run, tmp_path, damage,
+                                                                      named, capsys):
+    """The file named first and alone, the advice said once and fit to follow, no internal class name."""
+    import shutil
+
+    folder, run = folder_run
+    model = tmp_path / "model"
+    shutil.copytree(averaged_model, model)
+    damage(model)
+    capsys.readouterr()
+    assert main(["predict", str(model), str(next((folder / "test").rglob("*.png")))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "Error" not in err, err
+    path = err.split("model folder file ", 1)[1].split()[0]
+    assert path.startswith(str(model)) and named in path[len(str(model)):], err
+    assert err.count("fewgen fit") == 1 and f"'fewgen fit {run.resolve()} --out NEW_FOLDER'" in err

@@ -332,16 +332,19 @@ class DDPMBackbone(TorchBackbone):
             raise FewgenError(f"--pool {spec.pool} is larger than the {least}x{least} map of block {small[0]} on these "
                               f"images; use at most {least}x{least}, or mean")
 
-    @torch.no_grad()
     def block_sides(self) -> dict[str, int]:
-        """The shorter side of each readable block's output map (one black image through the UNet; cached)."""
-        if getattr(self, "_block_sides", None) is None:
-            net = self.model.network("ema")
-            x0 = self.model.to_network(torch.zeros((1, *self.image_shape), dtype=torch.uint8))
-            x0 = x0.to(next(net.parameters()).device)
-            outputs = read_blocks(net, self.block_names(), x0, torch.zeros(1, dtype=torch.long, device=x0.device))
-            self._block_sides = {name: int(min(out.shape[-2:])) for name, out in outputs.items()}
-        return self._block_sides
+        """The shorter side of each readable block's output map, from the UNet's sample size and its down- and
+        upsamplers (``mid`` at the lowest resolution; each up block after its upsampler, as its hook reads it)."""
+        unet = self.model.unet
+        size = unet.config.sample_size
+        side = size if isinstance(size, int) else min(size)
+        for block in unet.down_blocks:
+            side //= 2 if getattr(block, "downsamplers", None) else 1
+        sides = {"mid": side}
+        for i, block in enumerate(unet.up_blocks):
+            side *= 2 if getattr(block, "upsamplers", None) else 1
+            sides[f"up{i}"] = side
+        return sides
 
     def block_dims(self, pool: str = "mean") -> dict[str, int]:
         """Feature width of each block under ``pool``."""
