@@ -362,3 +362,30 @@ def test_select_refuses_a_pool_larger_than_the_feature_map_and_says_n1_for_one_s
                  "--shots", "1", "--heads", "logreg", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "(n=1)" in out and "± 0.0" not in out
+
+
+def test_pretrain_says_how_long_its_pictures_took_and_keeps_the_run_when_they_cannot_be_written(tmp_path, capsys,
+                                                                                               monkeypatch):
+    """The sample grid and the reconstructions are drawn after the run is saved, timed, and said; a full disk
+    while drawing them is a warning, not a lost pretraining."""
+    import fewgen.atomic
+    import fewgen.commands
+
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--backbone", "vae", "--epochs", "1", "-o", "channels=8",
+                 "-o", "latent_dim=4", "--no-progress"]) == 0
+    assert "drew samples.png and reconstructions.png in" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["pictures_seconds"] >= 0
+
+    def full(images, path, nrow=None):  # the PNG's atomic write meets a full disk
+        with fewgen.atomic.atomic_path(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fewgen.commands, "save_sample_grid", full)
+    other = tmp_path / "other"
+    assert main(["pretrain", "--run", str(other), "--backbone", "vae", "--epochs", "1", "-o", "channels=8",
+                 "-o", "latent_dim=4", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: samples.png was not drawn: no space left on the disk of" in err
+    config = json.loads((other / "config.json").read_text())
+    assert config["status"] == "pretrained" and "samples" not in config and (other / "backbone").is_dir()
