@@ -343,14 +343,6 @@ def test_fit_refuses_student_options_without_a_student_and_attention_on_a_vae(va
     assert "--head attention reads spatial tokens" in err and not (tmp_path / "m").exists()
 
 
-@pytest.fixture(scope="module")
-def ddpm_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("ddpm") / "run"
-    assert main(["pretrain", "--run", str(run), "--backbone", "ddpm", "--epochs", "1", "-o", "preset=tiny",
-                 "--no-progress"]) == 0
-    return run
-
-
 def test_select_refuses_a_pool_larger_than_the_feature_map_and_says_n1_for_one_seed(ddpm_run, capsys):
     capsys.readouterr()
     before = files_under(ddpm_run)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,14 +17,6 @@ from fewgen.report.summary import summarise
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection
 
 FAST = SelectConfig(timesteps=(0, 100, 600), shots=2, seeds=2, heads=("logreg",), val_per_class=4, progress=False)
-
-
-@pytest.fixture(scope="module")
-def ddpm_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "ddpm"
-    assert main(["pretrain", "--run", str(run), "--data", "digits", "--backbone", "ddpm", "-o", "preset=tiny",
-                 "--epochs", "1", "--no-progress"]) == 0
-    return run
 
 
 class Spy(DDPMBackbone):

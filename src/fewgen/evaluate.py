@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,19 @@ from tqdm.auto import tqdm
 from fewgen.atomic import append_jsonl
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
-from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
-from fewgen.configs import StudentConfig
+from fewgen.baselines import BASELINES
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws, pool_targets
 from fewgen.draw_rows import DrawRows
+from fewgen.eval_config import EvalConfig  # noqa: F401 (re-exported: the CLI and the API build it)
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, PoolMemory, make_head, uses_pool
-from fewgen.heads.scaling import SCALINGS
+from fewgen.heads import PoolMemory, make_head, uses_pool
 from fewgen.results import DATA_USES, HEAD_DEFAULTS, make_row, method_name  # noqa: F401 (re-exported)
 from fewgen.resume import DoneRows, Journal
 from fewgen.rundir import RESULTS_FILE
 from fewgen.progress import bar_disabled
-from fewgen.students import STUDENTS, get_student
+from fewgen.students import STUDENTS
 from fewgen.teaching import choose_teachers, class_probabilities
 
 # The settings a pool head tries on every draw; per k, the one with the best mean validation accuracy is kept.
@@ -48,76 +46,6 @@ CANDIDATES: dict[str, list[dict]] = {
     "selftrain": [{"space": "features"}, {"space": "umap"}],
     "propagate": [{"space": "features"}, {"space": "umap"}],
 }
-
-
-@dataclass
-class EvalConfig:
-    """What to evaluate: labels per class, seeds 0..seeds-1, heads, baselines (names in the registry of
-    :mod:`fewgen.baselines`, each with its ``Config`` in ``baseline_configs``, else its defaults), validation size."""
-
-    shots: tuple[int, ...] = (1, 2, 5, 10)
-    seeds: int = 5
-    heads: tuple[str, ...] = ("mlp", "logreg", "knn", "propagate")  # propagate: the validation choice at k >= 2 (BENCHMARKS)
-    baselines: tuple[str, ...] = DEFAULT_BASELINES
-    pixel_head: str = "logreg"
-    scaling: str = "feature"  # how heads on backbone features standardise: feature | global
-    pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
-    val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.Draws.make)
-    baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
-    transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
-    students: tuple[str, ...] = ()  # names in the registry of fewgen.students, run after the heads
-    teacher: str = "auto"  # the students' teacher: a head of ``heads``, or auto (per k, the validation-best head)
-    student_config: StudentConfig = field(default_factory=StudentConfig)
-    redo: bool = False  # compute rows already in results.jsonl again (else a rerun continues: fewgen.resume)
-    progress: bool = True
-
-    def check(self) -> None:
-        for name in (*self.heads, self.pixel_head):
-            if name not in HEADS:
-                raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
-        for name in self.baselines:
-            get_baseline(name)
-        for option, value in (("--scaling", self.scaling), ("--pixel-scaling", self.pixel_scaling)):
-            if value not in SCALINGS:
-                raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
-        if self.seeds < 1:
-            raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
-        if self.val_per_class == 0:
-            raise FewgenError("--val-per-class 0 leaves no validation draw, so no head, candidate or teacher can be "
-                              "chosen; give N >= 1, cv, or auto")
-        for name in dict.fromkeys([*self.baselines, *self.baseline_configs]):
-            entry = get_baseline(name, "--baseline-option")
-            if entry.where:
-                self.baseline_config(name).check(entry.flag, self.seeds)
-            if name not in self.baselines:
-                raise FewgenError(f"settings are given for the {name} baseline (--baseline-option {name}.KEY=VALUE or a "
-                                  f"shortcut such as --{name.replace('18', '')}-steps), which is not among --baselines "
-                                  f"({', '.join(self.baselines) or 'none'}); add {name} to --baselines or drop them")
-        self.check_students()
-
-    def check_students(self) -> None:
-        """The students, their teacher and their budget: one sentence for the first thing wrong."""
-        for name in self.students:
-            get_student(name)
-        if not self.students:
-            if self.student_config != StudentConfig():
-                raise FewgenError("--student-option is given, and no --students to train with it; add --students small "
-                                  "(or encoder), or drop --student-option")
-            return
-        if self.teacher != "auto" and self.teacher not in self.heads:
-            raise FewgenError(f"--teacher {self.teacher} is not among --heads ({', '.join(self.heads) or 'none'}); the "
-                              "teacher is one of the heads evaluated, or auto (per k, the head best on validation)")
-        if not self.heads:
-            raise FewgenError("--students need a teacher among --heads, and --heads is empty")
-        if self.transductive:
-            raise FewgenError("--students learn from the pool, never from the test images; drop --transductive")
-        self.student_config.check(lambda key: f"--student-option {key}", self.seeds)
-
-    def baseline_config(self, name: str) -> Any:
-        """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""
-        if name in self.baseline_configs:  # (never stored here: the settings given are only those the user gave)
-            return self.baseline_configs[name]
-        return BASELINES[name].config()
 
 
 class Evaluation(DrawRows):
@@ -156,20 +84,14 @@ class Evaluation(DrawRows):
                   head_params: dict) -> list[dict]:
         """The rows of one spec: those already written, and the others computed draw by draw, each appended as it is
         scored (a pool head's, per k once all its seeds are: :meth:`_finish_group`)."""
-        precision, described = backbone.feature_precision(), spec.to_dict()
-        probes = {(head, draw): self.probe(backbone.name, checkpoint, described, head, draw, head_params=head_params,
+        precision = backbone.feature_precision()
+        probes = {(head, draw): self.probe(backbone.name, checkpoint, spec.to_dict(), head, draw, head_params=head_params,
                                            data=self._data_use(head), feature_precision=precision)
                   for draw in self.draws.labeled for head in heads}
         seeds_of = defaultdict(list)
         for shots, seed in self.draws.labeled:
             seeds_of[shots].append(seed)
-        done = {(head, shots) for head in heads for shots in seeds_of
-                if all(self.done.has(probes[(head, (shots, seed))]) for seed in seeds_of[shots])}
-        rows = [self.done.get(probes[(head, (shots, seed))]) for head, shots in sorted(done) for seed in seeds_of[shots]]
-        todo = {(head, draw) for head, draw in probes if (head, draw[0]) not in done and (
-            head in CANDIDATES or not self.done.has(probes[(head, draw)]))}
-        rows += [self.done.get(probe) for (head, draw), probe in probes.items()
-                 if head not in CANDIDATES and (head, draw[0]) not in done and (head, draw) not in todo]
+        rows, todo = self._split_done(probes, seeds_of)
         if not todo:
             return sorted(rows, key=lambda row: (row["shots"], row["seed"]))
         started = time.perf_counter()
@@ -206,6 +128,18 @@ class Evaluation(DrawRows):
                     rows += self._finish_group(head_name, shots, scored)
         self.memory.forget_objects()  # the next spec has another pool: its models are of no more use
         return sorted(rows, key=lambda row: (row["shots"], row["seed"]))
+
+    def _split_done(self, probes: dict[tuple, dict], seeds_of: dict[int, list[int]]) -> tuple[list[dict], set]:
+        """``(rows already written, the (head, draw) pairs to compute)`` for one spec. A head is done at k when every
+        seed's row is there; a pool head's k that is not is computed whole (its candidate is chosen over all the
+        seeds; the candidates already scored come from the journal), another head's draws one by one."""
+        heads = dict.fromkeys(head for head, _ in probes)
+        done = {(head, shots) for head in heads for shots in seeds_of
+                if all(self.done.has(probes[(head, (shots, seed))]) for seed in seeds_of[shots])}
+        todo = {(head, draw) for head, draw in probes if (head, draw[0]) not in done and (
+            head in CANDIDATES or not self.done.has(probes[(head, draw)]))}
+        rows = [self.done.get(probe) for key, probe in probes.items() if key not in todo]
+        return rows, todo
 
     def _fit_candidates(self, head_name: str, probe: dict, data: tuple, layout, timing: dict,
                         scored: dict[tuple, list[dict]]) -> list[dict]:

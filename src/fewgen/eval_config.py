@@ -1,0 +1,85 @@
+"""What ``fewgen evaluate`` runs: labels per class, seeds, heads, baselines and their budgets, students and their
+teacher, and the validation protocol, each checked before any work (one sentence for the first thing wrong,
+including options that would do nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fewgen.baselines import BASELINES, DEFAULT_BASELINES, get_baseline
+from fewgen.configs import StudentConfig
+from fewgen.errors import FewgenError
+from fewgen.heads import HEADS
+from fewgen.heads.scaling import SCALINGS
+from fewgen.students import get_student
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate: labels per class, seeds 0..seeds-1, heads, baselines (names in the registry of
+    :mod:`fewgen.baselines`, each with its ``Config`` in ``baseline_configs``, else its defaults), validation size."""
+
+    shots: tuple[int, ...] = (1, 2, 5, 10)
+    seeds: int = 5
+    heads: tuple[str, ...] = ("mlp", "logreg", "knn", "propagate")  # propagate: the validation choice at k >= 2 (BENCHMARKS)
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
+    pixel_head: str = "logreg"
+    scaling: str = "feature"  # how heads on backbone features standardise: feature | global
+    pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
+    val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.Draws.make)
+    baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
+    transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
+    students: tuple[str, ...] = ()  # names in the registry of fewgen.students, run after the heads
+    teacher: str = "auto"  # the students' teacher: a head of ``heads``, or auto (per k, the validation-best head)
+    student_config: StudentConfig = field(default_factory=StudentConfig)
+    redo: bool = False  # compute rows already in results.jsonl again (else a rerun continues: fewgen.resume)
+    progress: bool = True
+
+    def check(self) -> None:
+        for name in (*self.heads, self.pixel_head):
+            if name not in HEADS:
+                raise FewgenError(f"unknown head '{name}' in --heads; use some of: {', '.join(HEADS)}")
+        for name in self.baselines:
+            get_baseline(name)
+        for option, value in (("--scaling", self.scaling), ("--pixel-scaling", self.pixel_scaling)):
+            if value not in SCALINGS:
+                raise FewgenError(f"{option} must be one of {', '.join(SCALINGS)}, got '{value}'")
+        if self.seeds < 1:
+            raise FewgenError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.val_per_class == 0:
+            raise FewgenError("--val-per-class 0 leaves no validation draw, so no head, candidate or teacher can be "
+                              "chosen; give N >= 1, cv, or auto")
+        for name in dict.fromkeys([*self.baselines, *self.baseline_configs]):
+            entry = get_baseline(name, "--baseline-option")
+            if entry.where:
+                self.baseline_config(name).check(entry.flag, self.seeds)
+            if name not in self.baselines:
+                raise FewgenError(f"settings are given for the {name} baseline (--baseline-option {name}.KEY=VALUE or a "
+                                  f"shortcut such as --{name.replace('18', '')}-steps), which is not among --baselines "
+                                  f"({', '.join(self.baselines) or 'none'}); add {name} to --baselines or drop them")
+        self.check_students()
+
+    def check_students(self) -> None:
+        """The students, their teacher and their budget: one sentence for the first thing wrong."""
+        for name in self.students:
+            get_student(name)
+        if not self.students:
+            if self.student_config != StudentConfig():
+                raise FewgenError("--student-option is given, and no --students to train with it; add --students small "
+                                  "(or encoder), or drop --student-option")
+            return
+        if self.teacher != "auto" and self.teacher not in self.heads:
+            raise FewgenError(f"--teacher {self.teacher} is not among --heads ({', '.join(self.heads) or 'none'}); the "
+                              "teacher is one of the heads evaluated, or auto (per k, the head best on validation)")
+        if not self.heads:
+            raise FewgenError("--students need a teacher among --heads, and --heads is empty")
+        if self.transductive:
+            raise FewgenError("--students learn from the pool, never from the test images; drop --transductive")
+        self.student_config.check(lambda key: f"--student-option {key}", self.seeds)
+
+    def baseline_config(self, name: str) -> Any:
+        """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""
+        if name in self.baseline_configs:  # (never stored here: the settings given are only those the user gave)
+            return self.baseline_configs[name]
+        return BASELINES[name].config()
