@@ -128,9 +128,10 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         model.save(run_dir / BACKBONE_DIR)
     except DiskFull as exc:
         shutil.rmtree(run_dir / BACKBONE_DIR, ignore_errors=True)  # nothing half-written; the checkpoint holds the weights
-        trained = "" if isinstance(model, TorchBackbone) else "; this backbone keeps no checkpoint, so it is fitted again"
+        if not isinstance(model, TorchBackbone):  # nothing trained, nothing to resume
+            raise exc.advising("run the same 'fewgen pretrain' again") from None
         raise exc.advising("run the same 'fewgen pretrain' again with --resume: it starts from the last checkpoint, so "
-                           f"no training is repeated{trained}") from None
+                           "no training is repeated") from None
     checkpoint = checkpoint_hash(run_dir / BACKBONE_DIR)
     seconds = (chunks[-1]["seconds"] if chunks else 0.0) + summary.get("seconds", 0.0)
     chunk = {"checkpoint": checkpoint, "steps": summary.get("steps", 0), "epochs": summary.get("epochs", 0), "seconds": seconds}

@@ -144,7 +144,7 @@ def fit_classifier(run_dir: Path, out: Path, shots: int | None = None, seed: int
     if student is not None:
         entry = get_student(student, "--student")
         student_config.check(lambda key: f"--student-option {key}", 1)
-    _require_space(run_dir, out)
+    _require_space(run_dir, out, copies_backbone=student is None or with_teacher)
     with run_lock(run_dir):  # fit writes the run's feature cache
         classifier = _fit(run_dir, out, shots, seed, head, source_options, precision, student is not None)
         if student is None:
@@ -156,12 +156,14 @@ REFIT_ADVICE = ("run the same 'fewgen fit' again (the features are cached in the
                 "is fitted again)")
 
 
-def _require_space(run_dir: Path, out: Path) -> None:
-    """Refuse before any work when ``out``'s disk cannot hold the model folder's backbone copy (twice with a teacher)."""
+def _require_space(run_dir: Path, out: Path, copies_backbone: bool = True) -> None:
+    """Refuse before any work when ``out``'s disk cannot hold the model folder: the backbone's copy (a student alone
+    keeps none) and a MB for the rest; a pool head's arrays can need more, which the save then says."""
     backbone = run_dir / BACKBONE_DIR
-    needed = sum(p.stat().st_size for p in backbone.rglob("*") if p.is_file()) if backbone.is_dir() else 0
-    if needed and free_bytes(out) < needed + 2**20:
-        raise disk_full(out, needed + 2**20, "run 'fewgen fit' again")
+    copied = sum(p.stat().st_size for p in backbone.rglob("*") if p.is_file()) if backbone.is_dir() and copies_backbone else 0
+    needed = copied + 2**20
+    if free_bytes(out) < needed:
+        raise disk_full(out, needed, "run 'fewgen fit' again")
 
 
 def _saved(classifier, out: Path, backbone_dir: Path | None = None):
