@@ -37,15 +37,13 @@ class DrawRows:
         add to or override the defaults (:func:`fewgen.results.make_row` knows every field)."""
         val = self.draws.val_of((shots, seed))
         return make_row(**{
-            "dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec,
-            "head": head, "head_params": head_params or {}, "shots": shots, "seed": seed,
+            **self.probe(backbone, checkpoint, spec, head, (shots, seed), head_params=head_params or {}),
             "accuracy": float(accuracy_score(self.y_test, pred)),
             "macro_f1": float(f1_score(self.y_test, pred, average="macro")),
             "n_test": int(len(self.y_test)),
             "val_accuracy": float(accuracy_score(self.y_train[val], val_pred)) if len(val_pred) else None,
-            "n_val": int(len(val)), "validation": self.draws.protocol, "val_fold": self.draws.fold_of[(shots, seed)],
-            "fit_seconds": fit_s, "predict_seconds": pred_s,
-            "data": "labeled", "transductive": False, "eval_id": self.eval_id, **fields})
+            "val_fold": self.draws.fold_of[(shots, seed)], "fit_seconds": fit_s, "predict_seconds": pred_s,
+            "transductive": False, "eval_id": self.eval_id, **fields})
 
     def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
                        pool: np.ndarray | None = None, backbone: str | None = None, checkpoint: str = "-",
@@ -66,7 +64,8 @@ class DrawRows:
                          **({"data": "pool"} if pool is not None else {}), **fields)
 
     def probe(self, backbone: str, checkpoint: str, spec: dict, head: str, draw: tuple[int, int], **fields) -> dict:
-        """The key fields of the row that ``_row`` would write for ``head`` on ``draw`` (:func:`fewgen.resume.draw_key`)."""
+        """The fields that identify the row of ``head`` on ``draw`` (:func:`fewgen.resume.draw_key`), known before it is
+        computed: ``_row`` starts from them, so a rerun's lookup and the row written agree."""
         return {"dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec, "head": head,
                 "head_params": {}, "data": "labeled", "validation": self.draws.protocol,
                 "n_val": int(len(self.draws.val_of(draw))), "shots": draw[0], "seed": draw[1], **fields}

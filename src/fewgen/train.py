@@ -35,6 +35,7 @@ from fewgen.atomic import atomic_folder, save_tensors, write_json
 from fewgen.cpu import cpu_flags
 from fewgen.data.order import ShardedBatches, derived_seed
 from fewgen.errors import FewgenError
+from fewgen.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
 from fewgen.progress import bar_disabled
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -166,26 +167,6 @@ def resolved_precision(precision: str, device: torch.device) -> str:
     if precision == "auto" and device.type == "cpu":
         return "fp32"  # any other value is checked by choose_mixed_precision
     return "bf16" if choose_mixed_precision(precision, cpu=device.type == "cpu") == "bf16" else "fp32"
-
-
-# -- optimizer state <-> safetensors -------------------------------------------
-def _optimizer_to_tensors(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors, scalars = {}, {}
-    for pid, entries in state["state"].items():
-        for key, value in entries.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}.{key}"] = value
-            else:
-                scalars[f"{pid}.{key}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict] = {}
-    for flat, value in list(tensors.items()) + list(meta["scalars"].items()):
-        pid, key = flat.split(".", 1)
-        state.setdefault(int(pid), {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 class _LossOf(nn.Module):
@@ -343,7 +324,7 @@ class Trainer:
         with atomic_folder(folder, needed, advice) as tmp:  # appears whole or not at all, never an empty step folder
             save_tensors(tmp / "model.safetensors", self.model.state_dict(), {"tag": self.tag})
             for phase, optimizer in zip(phases, optimizers):
-                opt_tensors, opt_meta = _optimizer_to_tensors(optimizer.state_dict())
+                opt_tensors, opt_meta = optimizer_to_tensors(optimizer.state_dict())
                 save_tensors(tmp / self._optimizer_file(phases, phase), opt_tensors, {"meta": json.dumps(opt_meta)})
             write_json(tmp / "state.json", {"step": step, "epoch": step // plan["steps_per_epoch"], **plan,
                                             "schedulers": [s.state_dict() for s in schedulers], "history": history,
@@ -380,7 +361,7 @@ class Trainer:
             path = folder / self._optimizer_file(phases, phase)
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads(f.metadata()["meta"])
-            optimizer.load_state_dict(_optimizer_from_tensors(load_file(str(path)), meta))
+            optimizer.load_state_dict(optimizer_from_tensors(load_file(str(path)), meta))
         saved_schedulers = state["schedulers"] if "schedulers" in state else [state["scheduler"]]  # before phases
         for scheduler, saved in zip(schedulers, saved_schedulers):
             scheduler.load_state_dict(saved)
