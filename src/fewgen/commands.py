@@ -113,7 +113,7 @@ def pretrain(run_dir: Path, dataset: str, backbone: str, options: dict[str, str]
         warnings.warn(f"--epochs 0: the {backbone} is saved untrained, with its random initial weights, so its features "
                       "are a random network's; give --epochs N (or --steps N) to train it", FewgenWarning, stacklevel=2)
     run_config = {
-        "dataset": dataset, **source_options_record(source_options), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
+        "dataset": dataset, **source_options_record(source_options, source), "backbone": backbone, "backbone_config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
         "image_shape": list(source.image_shape), "n_unlabeled": len(source.train),
         "n_skipped": len(source.notes.get("skipped_unlabeled", [])),
         "command": sys.argv, "fewgen_version": __version__, "machine": machine(), "pretrain_chunks": chunks,
@@ -204,6 +204,19 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
     write_text(run_dir / "summary.txt", format_table(rows) + "\n")
     return rows
+
+
+@_locked(create=False)
+def suggest(run_dir: Path, budget: int, strategy: str | None = None, seed: int = 0,
+            source_options: SourceOptions | None = None, precision: str = "auto") -> dict:
+    """Choose ``budget`` images of the run's unlabeled pool to label (:mod:`fewgen.suggest`) on the features
+    ``evaluate`` reads by default; writes ``RUN/suggestions/round-NN.*``."""
+    from fewgen.suggest import suggest_round
+
+    run_dir = Path(run_dir)
+    backbone, checkpoint, source = open_run(run_dir, None, source_options, precision)
+    spec = default_specs(run_dir, backbone, checkpoint)[0]
+    return suggest_round(run_dir, backbone, checkpoint, source, spec, budget, strategy, seed)
 
 
 @_locked(create=False)

@@ -117,7 +117,7 @@ def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | No
 def _draw(source: Source, shots: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(labeled train indices, pool train indices)``: a folder's labeled images (or a draw of them), else
     evaluate's draw for ``(shots, seed)`` outside the validation draw, with evaluate's pool."""
-    labels = source.train.labels.numpy()
+    labels = source.require_labels()
     if source.name.startswith("folder:"):  # every labeled image (or a draw of them, none held out), every image as pool
         labeled = np.flatnonzero(labels >= 0) if shots is None else Draws.make(source, (shots,), [seed], 0).labeled[(shots, seed)]
         return labeled, np.arange(len(labels))

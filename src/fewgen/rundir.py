@@ -89,9 +89,14 @@ def read_run_config(run_dir: Path) -> dict:
     return config
 
 
-def source_options_record(options: SourceOptions) -> dict:
-    """What a run's config.json keeps of how its data was read, so later commands read it the same way."""
-    return {"data_root": str(options.data_root) if options.data_root else None, "image_size": options.image_size,
+def source_options_record(options: SourceOptions, source=None) -> dict:
+    """What a run's config.json keeps of how its data was read, so later commands read it the same way: a folder's
+    side as pretrain read it (chosen from the labeled images, or the unlabeled ones before any is labeled), so that
+    labeling images later does not change the size the backbone reads."""
+    side = options.image_size
+    if side is None and source is not None and source.name.startswith("folder:"):
+        side = source.preprocess.size[0]
+    return {"data_root": str(options.data_root) if options.data_root else None, "image_size": side,
             "resize": options.resize}
 
 
@@ -99,6 +104,7 @@ def stored_source_options(run_config: dict, given: SourceOptions | None = None) 
     """The run's own data options, with ``given``'s data root (and download) when one is given."""
     root = given.data_root if given is not None and given.data_root is not None else run_config.get("data_root")
     return SourceOptions(data_root=root, download=bool(given and given.download), image_size=run_config.get("image_size"),
+                         labels=given.labels if given is not None else None,
                          resize=run_config.get("resize", "stretch" if "image_size" not in run_config else "crop"))
 
 

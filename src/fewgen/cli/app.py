@@ -15,7 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from fewgen.cli.fit_predict import fit, predict
-from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, PixelHead,
+from fewgen.cli.suggest import suggest
+from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, Labels, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
                                  baseline_configs, student_config, validation)
@@ -144,6 +145,7 @@ def evaluate(
     student_option: StudentOptions = [],
     redo: Annotated[bool, typer.Option("--redo", help="Compute again the rows results.jsonl already holds. By default an evaluation run again (after a kill, or with more seeds or shots) skips them and computes only the rest.")] = False,
     backbone: RunBackbone = None,
+    labels: Labels = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -165,7 +167,7 @@ def evaluate(
                      students=names(students), teacher=teacher, student_config=student_config(student_option),
                      redo=redo, progress=progress)
     specs = feature_specs(parts, timesteps, blocks, pool, weights, noise_draws, combine)
-    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download), precision,
+    rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download, labels=labels), precision,
                         announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))
     typer.echo(f"\n{len(rows)} rows in {run / 'results.jsonl'}; plot: {run / 'accuracy_vs_labels.png'}")
@@ -184,6 +186,7 @@ def select_command(
     weights: Annotated[str, typer.Option(help="ema or raw weights. Empty: ema.")] = "",
     precision: FeaturePrecision = "auto",
     backbone: RunBackbone = None,
+    labels: Labels = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -197,7 +200,7 @@ def select_command(
     cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
                        shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
                        weights=weights or None, progress=progress)
-    chosen = run_select(run, cfg, backbone, SourceOptions(data_root=data_root, download=download), precision)
+    chosen = run_select(run, cfg, backbone, SourceOptions(data_root=data_root, download=download, labels=labels), precision)
     spec = FeatureSpec.from_dict(chosen["spec"])
     typer.echo(f"chosen on validation: {spec.label()} with {chosen['head']} "
                f"({validation_score(chosen['val_accuracy'], chosen['val_ci'], chosen['n_seeds'])})\n"
@@ -222,6 +225,7 @@ def augment(
     val_per_class: ValPerClass = 16,
     resnet_steps: ResnetSteps = ResNetConfig.steps,
     precision: Precision = "auto",
+    labels: Labels = None,
     data_root: DataRoot = None,
     download: Download = False,
     progress: Progress = True,
@@ -240,7 +244,7 @@ def augment(
     cfg = AugmentConfig(shots=ints(shots, "--shots"), seeds=seeds, augmentations=names(augmentations),
                         val_per_class=val_per_class, resnet=ResNetConfig(steps=resnet_steps, precision=precision), glo=glo,
                         interpolation=interpolation, transductive=transductive, unlabeled=unlabeled, progress=progress)
-    run_augment(run, data, cfg, SourceOptions(data_root=data_root, download=download))
+    run_augment(run, data, cfg, SourceOptions(data_root=data_root, download=download, labels=labels))
     typer.echo((run / "summary.txt").read_text())  # every invocation's rows on this run, pooled
     typer.echo(f"results: {run / 'results.jsonl'}\nplot:    {run / 'accuracy_vs_labels.png'}")
 
@@ -267,6 +271,7 @@ def report(
 
 app.command()(fit)
 app.command()(predict)
+app.command()(suggest)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fewgen.cli.options import DataRoot, FeaturePrecision, StudentOptions, student_config
+from fewgen.cli.options import DataRoot, FeaturePrecision, Labels, StudentOptions, student_config
 from fewgen.errors import FewgenError
 
 
@@ -24,6 +24,7 @@ def fit(
     student_option: StudentOptions = [],
     with_teacher: Annotated[bool, typer.Option("--with-teacher", help="With --student: save the mean of the student's and its teacher's probabilities (evaluate's student-NAME+teacher); the folder then holds the teacher too (a pool head keeps the pool's features).")] = False,
     precision: FeaturePrecision = "auto",
+    labels: Labels = None,
     data_root: DataRoot = None,
 ) -> None:
     """Fit the final classifier on the run's labeled images (and its pool, for pool heads and students) and save it as
@@ -31,7 +32,7 @@ def fit(
     from fewgen.data import SourceOptions
     from fewgen.fitting import fit_classifier
 
-    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root), precision, student,
+    classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root, labels=labels), precision, student,
                                 student_config(student_option), with_teacher)
     method, estimate = classifier.info["method"], classifier.info["estimate"]
     shown = "n/a" if estimate["accuracy"] is None else f"{100 * estimate['accuracy']:.1f}%"

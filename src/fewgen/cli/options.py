@@ -109,6 +109,7 @@ def student_config(pairs: list[str]):
 
 
 DataRoot = Annotated[Optional[Path], typer.Option(help="Folder holding the dataset in torchvision's layout. Default: ~/.cache/fewgen/datasets.")]
+Labels = Annotated[Optional[Path], typer.Option(help="folder: data: a CSV of path,label rows (paths relative to the folder) that labels images of its unlabeled/ folder, beside labeled/<class>/.")]
 Download = Annotated[bool, typer.Option(help="Let torchvision download the dataset into --data-root (needs internet).")]
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
 Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]

@@ -2,8 +2,8 @@
 
 Layout::
 
-    PATH/labeled/<class>/**/*.png|jpg|...   labeled training images, one subfolder per class (at least two)
-    PATH/unlabeled/**/*                     optional unlabeled training images
+    PATH/labeled/<class>/**/*.png|jpg|...   labeled training images, one subfolder per class (at least two to fit)
+    PATH/unlabeled/**/*                     unlabeled training images (optional when there are labeled ones)
     PATH/test/<class>/**/*                  optional labeled test images
 
 Subfolders below a class folder and below ``unlabeled/`` are read too (``**``), as ``predict`` reads them.
@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 
 from fewgen.data.files import ImageFiles
+from fewgen.data.label_file import read_label_file
 from fewgen.data.preprocess import MAX_SIDE, MIN_SIDE, READ_ERRORS, Preprocess, check_image_size, is_gray, open_image, unreadable
 from fewgen.data.sources import UNLABELED, ImageSet, Source, SourceOptions, register_prefix
 from fewgen.errors import FewgenError, FewgenWarning
@@ -143,25 +144,26 @@ def image_side(image_size: int | None, shorter_sides: list[int], labeled_dir: Pa
     return min(median, DEFAULT_MAX_SIDE)
 
 
-def load_folder(path: Path, image_size: int | None = None, resize: str = "crop") -> Source:
-    """Read ``path`` laid out as in the module docstring into a :class:`Source`."""
+def load_folder(path: Path, image_size: int | None = None, resize: str = "crop", labels: Path | None = None) -> Source:
+    """Read ``path`` laid out as in the module docstring into a :class:`Source`. ``labels``: a CSV of ``path,label``
+    rows (:mod:`fewgen.data.label_file`) that labels images of ``unlabeled/``. A folder of unlabeled images alone is
+    read too (to pretrain on and to choose what to label); the commands that need labels ask
+    :meth:`Source.require_labels`."""
     path = Path(path).expanduser()
-    labeled_dir = path / "labeled"
+    labeled_dir, unlabeled_dir, test_dir = path / "labeled", path / "unlabeled", path / "test"
     if not path.is_dir():
         raise FewgenError(f"folder {path} does not exist; give folder:PATH with PATH/labeled/<class>/ images")
-    if not labeled_dir.is_dir():
-        raise FewgenError(f"folder {path} has no 'labeled' subfolder; put labeled images in {labeled_dir}/<class>/")
     listing = Listing()
-    labeled = listing.classes(labeled_dir)
-    if not labeled:
-        raise FewgenError(f"folder {labeled_dir} is empty; add one subfolder of images per class")
-    if len(labeled) == 1:
-        raise FewgenError(f"folder {labeled_dir} holds one class ('{next(iter(labeled))}'); a classifier needs at least "
-                          "two, so add a subfolder of images for each other class")
-    class_names = sorted(labeled)
-    unlabeled_dir = path / "unlabeled"
+    labeled = listing.classes(labeled_dir) if labeled_dir.is_dir() else {}
     unlabeled = listing.images(unlabeled_dir) if unlabeled_dir.is_dir() else []
-    test_dir = path / "test"
+    if not labeled and not unlabeled:
+        if not labeled_dir.is_dir():
+            raise FewgenError(f"folder {path} has no 'labeled' subfolder; put labeled images in {labeled_dir}/<class>/ "
+                              f"(or unlabeled ones in {unlabeled_dir}/)")
+        raise FewgenError(f"folder {labeled_dir} is empty; add one subfolder of images per class")
+    if labels is not None:
+        labeled, unlabeled = _with_label_file(labels, path, labeled, unlabeled)
+    class_names = sorted(labeled)
     test = listing.classes(test_dir) if test_dir.is_dir() else {}
     if test_dir.is_dir() and not test:
         raise FewgenError(f"folder {test_dir} is empty; add one subfolder of images per class, or remove it")
@@ -176,7 +178,8 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
         open_image(labeled_path)  # the few labeled images are decoded now, so a broken one is named before any work
     unlabeled, unlabeled_headers, skipped = _readable(unlabeled)
     gray = all(g for g, _ in headers + unlabeled_headers)
-    side = image_side(image_size, [min(size) for _, size in headers[: len(labeled_paths)]], labeled_dir)
+    sized = headers[: len(labeled_paths)] or unlabeled_headers  # the labeled images set the size, else the unlabeled
+    side = image_side(image_size, [min(size) for _, size in sized], labeled_dir if labeled_paths else unlabeled_dir)
     preprocess = Preprocess("L" if gray else "RGB", (side, side), resize)
 
     train_labels = [i for i, c in enumerate(class_names) for _ in labeled[c]] + [UNLABELED] * len(unlabeled)
@@ -193,6 +196,30 @@ def load_folder(path: Path, image_size: int | None = None, resize: str = "crop")
                   preprocess=preprocess)
 
 
+def _with_label_file(file: Path, folder: Path, labeled: dict[str, list[Path]],
+                     unlabeled: list[Path]) -> tuple[dict[str, list[Path]], list[Path]]:
+    """The labeled classes and the unlabeled images once the CSV's labels are applied: each listed image of
+    ``unlabeled/`` moves to its class; a listed image of ``labeled/<class>/`` must name that class; any other path
+    is one sentence."""
+    listed = read_label_file(file, folder)
+    in_folder = {p.resolve(): c for c, paths in labeled.items() for p in paths}
+    pool = {p.resolve(): p for p in unlabeled}
+    moved: dict[str, list[Path]] = {}
+    for image, label in listed.items():
+        if image in in_folder:
+            if in_folder[image] != label:
+                raise FewgenError(f"{file}: {image} has two labels, '{label}' in the file and '{in_folder[image]}' by its "
+                                  "folder; keep one")
+        elif image in pool:
+            open_image(pool[image])  # a labeled image is decoded now, so a broken one is named before any work
+            moved.setdefault(label, []).append(pool.pop(image))
+        else:
+            raise FewgenError(f"{file}: {image} is not an image of {folder / 'unlabeled'}/ or {folder / 'labeled'}/; "
+                              "list only the folder's training images")
+    merged = {c: sorted(labeled.get(c, []) + moved.get(c, [])) for c in sorted(set(labeled) | set(moved))}
+    return merged, list(pool.values())
+
+
 @register_prefix("folder:")
 def _load_folder_source(path: str, options: SourceOptions) -> Source:
-    return load_folder(Path(path), options.image_size, options.resize)
+    return load_folder(Path(path), options.image_size, options.resize, options.labels)

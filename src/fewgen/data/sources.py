@@ -80,6 +80,20 @@ class Source:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def require_labels(self) -> np.ndarray:
+        """The labels of the train split ``int64 [N]``, or one sentence when fewer than two classes have a labeled
+        image (a folder of unlabeled images: 'fewgen suggest' says which to label)."""
+        labels = self.train.labels.numpy()
+        classes = np.unique(labels[labels != UNLABELED])
+        where = self.notes.get("path", self.name)
+        if len(classes) == 0:
+            raise FewgenError(f"{where} has no labeled images yet; 'fewgen suggest RUN --budget 20' chooses which to "
+                              "label: move them into labeled/<class>/ (or list path,label rows in a CSV for --labels FILE)")
+        if len(classes) == 1:
+            raise FewgenError(f"{where} has labeled images of one class ('{self.class_names[classes[0]]}'); a classifier "
+                              "needs at least two, so label images of another class")
+        return labels
+
     def require_test(self) -> ImageSet:
         if self.test is None:
             raise FewgenError(
@@ -92,7 +106,8 @@ class Source:
 class SourceOptions:
     """Where to find data: ``data_root`` (a folder) and whether torchvision may download; for ``folder:`` data,
     the side of the square images (``image_size``, 8..256; default: the labeled images' median shorter side, at most 64) and the
-    ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`.
+    ``resize`` policy (``crop``: aspect ratio kept; ``stretch``), see :mod:`fewgen.data.preprocess`, and ``labels``, a CSV
+    of ``path,label`` rows that labels some of its unlabeled images (:mod:`fewgen.data.label_file`).
 
     The options check themselves when made, so the Python API and the CLI refuse a bad value with the same sentence."""
 
@@ -100,10 +115,13 @@ class SourceOptions:
     download: bool = False
     image_size: int | None = None
     resize: str = "crop"
+    labels: Path | None = None
 
     def __post_init__(self) -> None:
         if self.data_root is not None:
             object.__setattr__(self, "data_root", Path(self.data_root))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", Path(self.labels))
         if self.image_size is not None:
             check_image_size(self.image_size)
         check_resize(self.resize)
@@ -137,6 +155,9 @@ def register_prefix(prefix: str) -> Callable[[PrefixLoader], PrefixLoader]:
 def load_source(name: str, options: SourceOptions | None = None) -> Source:
     """Load a source by registry name, or ``folder:PATH`` for a user's image folder."""
     options = options or SourceOptions()
+    if options.labels is not None and not name.startswith("folder:"):
+        raise FewgenError(f"--labels labels images of a folder source (folder:PATH); dataset '{name}' has its own labels, "
+                          "so drop --labels")
     for prefix, loader in PREFIXED.items():
         if name.startswith(prefix):
             return loader(name.removeprefix(prefix), options)

@@ -136,7 +136,7 @@ class Draws:
         """The draws of every command (evaluate, select, fit, augment) on ``source``'s train split: ``shots`` x
         seeds ``0..seeds-1`` (or the seeds listed), each with its validation set (:func:`make_draws`). Everything is
         drawn up front, so a bad ``--shots`` fails before any work."""
-        return make_draws(source.train.labels, tuple(shots), seeds, val_per_class, source.class_names)
+        return make_draws(source.require_labels(), tuple(shots), seeds, val_per_class, source.class_names)
 
     def pool_of(self, key: tuple[int, int]) -> np.ndarray:
         """Sorted train indices of draw ``key``'s unlabeled pool: the train split minus its validation set."""
