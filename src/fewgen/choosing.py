@@ -116,7 +116,7 @@ def _strategy(name: str, seed: int):
     from sklearn.cluster import KMeans
     from skactiveml.pool import Clue, TypiClust, UncertaintySampling
 
-    kmeans = {"n_init": 1}
+    kmeans = {"n_init": 1, "random_state": seed}
     if name == "typiclust":
         return TypiClust(k=TYPICALITY_NEIGHBOURS, cluster_algo=KMeans, cluster_algo_dict=kmeans, missing_label=UNLABELED,
                          random_state=seed)

@@ -147,10 +147,22 @@ def test_subfolders_of_unlabeled_and_of_class_folders_are_read(image_folder):
     assert source.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 1] + [UNLABELED] * 7
 
 
-def test_a_single_class_is_refused(tmp_path):
+def test_a_single_class_is_read_and_refused_where_a_classifier_is_needed(tmp_path):
     save(tmp_path / "labeled" / "bag" / "0.png", np.zeros((12, 12)))
-    with pytest.raises(FewgenError, match="holds one class \\('bag'\\); a classifier needs at least two"):
-        load_source(f"folder:{tmp_path}")
+    source = load_source(f"folder:{tmp_path}")  # pretrain and suggest read it
+    with pytest.raises(FewgenError, match="labeled images of one class \\('bag'\\); a classifier needs at least two"):
+        source.require_labels()
+
+
+def test_a_folder_of_unlabeled_images_alone_is_read(tmp_path):
+    """Before any label: pretrain and suggest read it, at the unlabeled images' median side; fit and evaluate
+    (through require_labels) say to label images first."""
+    for i in range(3):
+        save(tmp_path / "unlabeled" / f"{i}.png", np.zeros((10 + i, 20)))
+    source = load_source(f"folder:{tmp_path}")
+    assert source.class_names == [] and source.image_shape == (1, 11, 11) and (source.train.labels == UNLABELED).all()
+    with pytest.raises(FewgenError, match="has no labeled images yet; 'fewgen suggest"):
+        source.require_labels()
 
 
 def test_the_default_size_is_the_median_shorter_side_at_most_64(tmp_path):
