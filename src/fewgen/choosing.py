@@ -47,7 +47,7 @@ NEEDS_LABELS = ("clue", "margin")
 class Chosen:
     """The images a strategy chose, best first: ``indices [B]`` (positions in the features given), the strategy's
     ``scores [B]`` (typicality, coverage, uncertainty; NaN for random) and ``clusters [B]`` (the k-means cluster of
-    the (labeled + B) partition each image falls in, so a user sees that the batch is spread out)."""
+    the (labeled + B) partition each image falls in, so a user sees that the batch is spread out; -1 for random)."""
 
     strategy: str
     indices: np.ndarray
@@ -91,20 +91,21 @@ def embed(features: np.ndarray, seed: int) -> np.ndarray:
     return PCA(n_components=dims, whiten=True, random_state=seed).fit_transform(x)
 
 
-def choose(features: np.ndarray, labels: np.ndarray, budget: int, strategy: str, seed: int,
-           n_classes: int | None = None) -> Chosen:
+def choose(features: np.ndarray | None, labels: np.ndarray, budget: int, strategy: str, seed: int,
+           n_classes: int | None = None, space: np.ndarray | None = None) -> Chosen:
     """Choose ``budget`` of the unlabeled rows (``labels == -1``) of ``features [N, D]``; labeled rows (class ids)
     count as covered. ``n_classes``: the number of classes when known (ProbCover's purity clusters; default: the
-    labeled classes, else 10). The same inputs and seed give the same choice."""
+    labeled classes, else 10). ``space``: ``embed(features, seed)`` when the caller has it already. The same inputs
+    and seed give the same choice."""
     labels = np.asarray(labels, dtype=np.int64)
     candidates = np.flatnonzero(labels == UNLABELED)
     classes = np.unique(labels[labels != UNLABELED])
     check_choice(budget, strategy, labels)
-    space = embed(features, seed)
     if strategy == "random":
         picked = np.random.default_rng(seed).choice(candidates, size=budget, replace=False)
-        scores = np.full(budget, np.nan)
-    elif strategy == "probcover":
+        return Chosen(strategy, picked, np.full(budget, np.nan), np.full(budget, -1))
+    space = embed(features, seed) if space is None else space
+    if strategy == "probcover":
         picked, scores = _probcover(space, labels, budget, seed, n_classes or max(len(classes), 10))
     else:
         picked, scores = _query(_strategy(strategy, seed), space, labels, budget, seed, classes)

@@ -187,23 +187,47 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
         backbone.check_spec(spec)  # a bad spec is the only line printed
     check_tokens(cfg.heads, backbone.name, [backbone.token_layout(spec) for spec in specs])
     check_students_backbone(cfg.students, backbone)
-    evaluation = Evaluation(run_dir, source, cfg)
-    if announce is not None and (evaluation.draws.protocol == "cv" or evaluation.draws.repeats):
-        announce(evaluation.draws.describe())  # the fixed validation draw of 16 per class goes without saying
+    if not cfg.heads and not cfg.baselines:
+        raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
+    rows, skipped = [], 0
+    for draws in _draws_to_evaluate(run_dir, cfg, backbone, checkpoint, source):
+        evaluation = Evaluation(run_dir, source, cfg, draws=draws)
+        if announce is not None and (evaluation.draws.protocol == "cv" or evaluation.draws.repeats):
+            announce(evaluation.draws.describe())  # the fixed validation draw of 16 per class goes without saying
+        rows += _evaluate_draws(evaluation, cfg, backbone, checkpoint, specs)
+        skipped += evaluation.done.skipped
+    if announce is not None and skipped:
+        announce(f"{skipped} of these {len(rows)} rows were already in {run_dir / 'results.jsonl'} and were "
+                 "not computed again (--redo computes them again)")
+    per = "labels in all (B)" if cfg.budgets else "labels per class"
+    plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs {per}")
+    write_text(run_dir / "summary.txt", format_table(rows) + "\n")
+    return rows
+
+
+def _draws_to_evaluate(run_dir: Path, cfg: EvalConfig, backbone, checkpoint: str, source) -> list:
+    """``[None]`` (the draws of k random images per class), or with ``--budgets`` one set of draws per selection,
+    each chosen on the run's default features (:mod:`fewgen.chosen_draws`)."""
+    if not cfg.budgets:
+        return [None]
+    from fewgen.chosen_draws import chosen_draws
+    from fewgen.features import FeatureCache
+
+    spec = default_specs(run_dir, backbone, checkpoint)[0]
+    features_of = lambda pool: FeatureCache(run_dir).get(backbone, checkpoint, spec, "train", pool, source.train.images, mmap=True)
+    labels = source.require_labels()
+    return [chosen_draws(labels, source.class_names, cfg.budgets, cfg.seeds, selection, features_of, cfg.val_per_class)
+            for selection in cfg.selections]
+
+
+def _evaluate_draws(evaluation: Evaluation, cfg: EvalConfig, backbone, checkpoint: str, specs: list) -> list[dict]:
+    """The rows of the heads, the students and the baselines on one set of draws."""
     heads = cfg.heads if backbone.name != "pixels" or "pixels" not in cfg.baselines else ()
     feature_rows = evaluation.run_features(backbone, checkpoint, specs, heads) if heads else []
     # the students' teachers: the heads on the backbone's features; on a pixels run, the pixels baseline's rows are those
     pixel_rows = evaluation.run_pixels() if cfg.students and not feature_rows and "pixels" in cfg.baselines else []
     student_rows = evaluation.run_students(backbone, checkpoint, feature_rows or pixel_rows) if cfg.students else []
-    rows = feature_rows + student_rows + pixel_rows + evaluation.run_baselines(skip=("pixels",) if pixel_rows else ())
-    if not rows:
-        raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
-    if announce is not None and evaluation.done.skipped:
-        announce(f"{evaluation.done.skipped} of these {len(rows)} rows were already in {run_dir / 'results.jsonl'} and were "
-                 "not computed again (--redo computes them again)")
-    plot_accuracy_vs_labels(rows, run_dir / "accuracy_vs_labels.png", title=f"{source.name}: accuracy vs labels per class")
-    write_text(run_dir / "summary.txt", format_table(rows) + "\n")
-    return rows
+    return feature_rows + student_rows + pixel_rows + evaluation.run_baselines(skip=("pixels",) if pixel_rows else ())
 
 
 @_locked(create=False)

@@ -43,6 +43,7 @@ class DrawRows:
             "n_test": int(len(self.y_test)),
             "val_accuracy": float(accuracy_score(self.y_train[val], val_pred)) if len(val_pred) else None,
             "val_fold": self.draws.fold_of[(shots, seed)], "fit_seconds": fit_s, "predict_seconds": pred_s,
+            "classes_seen": int(len(np.unique(self.y_train[self.draws.labeled[(shots, seed)]]))),
             "transductive": False, "eval_id": self.eval_id, **fields})
 
     def classifier_row(self, method: str, spec: dict, model: Any, idx: np.ndarray, shots: int, seed: int,
@@ -68,4 +69,5 @@ class DrawRows:
         computed: ``_row`` starts from them, so a rerun's lookup and the row written agree."""
         return {"dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec, "head": head,
                 "head_params": {}, "data": "labeled", "validation": self.draws.protocol,
-                "n_val": int(len(self.draws.val_of(draw))), "shots": draw[0], "seed": draw[1], **fields}
+                "n_val": int(len(self.draws.val_of(draw))), "shots": draw[0], "seed": draw[1],
+                **({"selection": self.draws.selection} if self.draws.selection else {}), **fields}

@@ -34,6 +34,8 @@ class EvalConfig:
     teacher: str = "auto"  # the students' teacher: a head of ``heads``, or auto (per k, the validation-best head)
     student_config: StudentConfig = field(default_factory=StudentConfig)
     redo: bool = False  # compute rows already in results.jsonl again (else a rerun continues: fewgen.resume)
+    budgets: tuple[int, ...] = ()  # labels in all, chosen by each of ``selections`` (fewgen.chosen_draws), instead of shots
+    selections: tuple[str, ...] = ()
     progress: bool = True
 
     def check(self) -> None:
@@ -59,6 +61,21 @@ class EvalConfig:
                                   f"shortcut such as --{name.replace('18', '')}-steps), which is not among --baselines "
                                   f"({', '.join(self.baselines) or 'none'}); add {name} to --baselines or drop them")
         self.check_students()
+        self.check_selections()
+
+    def check_selections(self) -> None:
+        """The benchmark protocol for chosen labels: budgets and selections go together."""
+        from fewgen.chosen_draws import check_selection
+
+        if self.selections and not self.budgets:
+            raise FewgenError("--selection chooses the labeled images of --budgets; add --budgets B1,B2,... (labels in all)")
+        if self.budgets and not self.selections:
+            raise FewgenError("--budgets needs --selection (for example random,balanced,typiclust)")
+        for budget in self.budgets:
+            if budget < 1:
+                raise FewgenError(f"--budgets must be at least 1, got {budget}")
+        for selection in self.selections:
+            check_selection(selection)
 
     def check_students(self) -> None:
         """The students, their teacher and their budget: one sentence for the first thing wrong."""

@@ -51,10 +51,14 @@ CANDIDATES: dict[str, list[dict]] = {
 class Evaluation(DrawRows):
     """Runs heads and baselines on one source's draws, appending rows to ``run_dir/results.jsonl``."""
 
-    def __init__(self, run_dir: Path, source: Source, cfg: EvalConfig, eval_id: str | None = None):
+    def __init__(self, run_dir: Path, source: Source, cfg: EvalConfig, eval_id: str | None = None,
+                 draws: Draws | None = None):
+        """``draws``: labels chosen by a selection (:mod:`fewgen.chosen_draws`); default, ``cfg.shots`` random
+        images per class (:meth:`Draws.make`)."""
         cfg.check()
         source.require_test()  # before drawing: a missing test split is the first thing to say
-        super().__init__(run_dir, source, Draws.make(source, cfg.shots, cfg.seeds, cfg.val_per_class), eval_id)
+        draws = draws or Draws.make(source, cfg.shots, cfg.seeds, cfg.val_per_class)
+        super().__init__(run_dir, source, draws, eval_id)
         self.cfg = cfg
         self.pools = self.draws.pools  # [P_f] sorted: the train split minus fold f
         self.pool = self.pools[0]  # the pool of the fixed validation draw (of fold 0 when cross-validated)

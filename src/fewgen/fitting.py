@@ -54,7 +54,7 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     validation holds a few images) go to the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer
     settings, then to the method evaluated first."""
     candidates = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
-                  and stage(r) != "select" and data_use(r) != "test"
+                  and stage(r) != "select" and data_use(r) != "test" and not r.get("selection")
                   and r.get("val_accuracy") is not None and head in (None, r["head"])]
     scored = [r for r in candidates if exportable(r["head"], {**head_params(r), **tuned(r)})]
     if not scored:

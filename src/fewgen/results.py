@@ -35,7 +35,10 @@ FIELDS = {  # every field a row may hold
     "checkpoint": "the backbone's checkpoint hash ('-' for a baseline)",
     "spec": "the FeatureSpec as a dict (a baseline's rows: its budget, Config.spec())",
     "head": "the head (a baseline's rows: the baseline's name again)", "head_params": "head settings given by the user",
-    "shots": "labeled images per class in the draw", "seed": "the draw's seed",
+    "shots": "labeled images per class in the draw (with a selection: labeled images in all, the budget B)",
+    "seed": "the draw's seed",
+    "selection": "who chose the labeled images (fewgen.chosen_draws: random, balanced, a strategy); absent: k random "
+                 "images per class", "classes_seen": "how many classes the labeled images cover",
     "accuracy": "test accuracy (None in select rows: the sweep never reads the test split)",
     "macro_f1": "test macro-F1", "n_test": "test images",
     "val_accuracy": "accuracy on the draw's validation images, the only score selection reads (None without any)",
@@ -114,9 +117,11 @@ def head_label(row: dict) -> str:
 
 def method_name(row: dict) -> str:
     """A display name, :func:`method_base` + :func:`head_label`: ``vae[part=stacked]+mlp``,
-    ``pixels+logreg(scaling=global)``, or ``resnet18``."""
+    ``pixels+logreg(scaling=global)``, or ``resnet18``; on labels chosen by a selection, ``@`` and its name
+    (``vae[part=stacked]+mlp@typiclust``), so that each selection is a method of its own."""
     head = head_label(row)
-    return f"{method_base(row)}+{head}" if head else method_base(row)
+    name = f"{method_base(row)}+{head}" if head else method_base(row)
+    return f"{name}@{row['selection']}" if row.get("selection") else name
 
 
 def on_shared_draws(by_method: dict[str, dict]) -> dict[str, list]:

@@ -119,7 +119,9 @@ def list_baselines() -> None:
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain'.")],
-    shots: Shots = "1,2,5,10",
+    shots: Annotated[Optional[str], typer.Option(help="Labeled images per class, comma-separated. Default: 1,2,5,10.")] = None,
+    budgets: Annotated[Optional[str], typer.Option(help="Instead of --shots: labeled images in all (B), comma-separated, chosen by each --selection; the oracle reveals the dataset's labels of the chosen images.")] = None,
+    selection: Annotated[str, typer.Option(help="With --budgets, who chooses the labeled images, comma-separated: random (B images), balanced (B/C per class, an oracle), typiclust, probcover (chosen cold on the run's features), or FIRST+LATER rounds such as typiclust+clue.")] = "random,balanced,typiclust",
     seeds: Seeds = 5,
     heads: Heads = "mlp,logreg,knn,propagate",
     parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
@@ -161,7 +163,10 @@ def evaluate(
         raise FewgenError("--student-option is given, and no --students to train with it; add --students small (or "
                           "encoder), or drop --student-option")
     shortcuts = {("resnet18", "steps"): resnet_steps, ("resnet18", "seeds"): resnet_seeds, ("fixmatch", "steps"): fixmatch_steps}
-    cfg = EvalConfig(shots=ints(shots, "--shots"), seeds=seeds, heads=names(heads), baselines=names(baselines),
+    if shots is not None and budgets is not None:
+        raise FewgenError("--shots (labels per class) and --budgets (labels in all, chosen) are two protocols; give one")
+    chosen = {"budgets": ints(budgets, "--budgets"), "selections": names(selection)} if budgets is not None else {}
+    cfg = EvalConfig(shots=ints(shots or "1,2,5,10", "--shots"), seeds=seeds, **chosen, heads=names(heads), baselines=names(baselines),
                      pixel_head=pixel_head, scaling=scaling, pixel_scaling=pixel_scaling, val_per_class=validation(val_per_class),
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
                      students=names(students), teacher=teacher, student_config=student_config(student_option),

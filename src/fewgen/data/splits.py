@@ -130,6 +130,7 @@ class Draws:
     repeats: dict[tuple[int, int], int]
     protocol: str  # "fixed" | "cv"
     n_train: int = 0  # the train split's size: the pools are its indices outside each fold
+    selection: str | None = None  # who chose the labeled images (fewgen.chosen_draws); None: k random per class
 
     @classmethod
     def make(cls, source: "Source", shots: Iterable[int], seeds: int | Iterable[int], val_per_class: int | str = "auto") -> "Draws":

@@ -17,6 +17,12 @@ def _draw(row: dict) -> tuple:
     return row.get("dataset"), row.get("checkpoint"), row["seed"]
 
 
+def _chosen_by(row: dict) -> str:
+    """``@selection`` for a row on labels chosen by a selection (:mod:`fewgen.chosen_draws`), else ``""``: each
+    selection is chosen among on its own, as another backbone would be."""
+    return f"@{row['selection']}" if row.get("selection") else ""
+
+
 def _scored(rows: list[dict], metric: str) -> list[dict]:
     """The evaluation rows that carry ``metric`` (not `select`'s validation sweep rows), one per method, k and draw:
     a later row of the same method on the same draw (an evaluation run again, e.g. with students added) replaces the
@@ -57,7 +63,7 @@ def best_by_validation(rows: list[dict]) -> dict[str, str]:
     Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
     feature_rows = [row for row in rows if row["head"] != row["backbone"]]
     head_of = {method_name(row): row["head"] for row in feature_rows}
-    base_of = {method_name(row): method_base(row) for row in feature_rows}
+    base_of = {method_name(row): method_base(row) + _chosen_by(row) for row in feature_rows}
     val = summarise(feature_rows, "val_accuracy")
     best: dict[str, tuple[float, int, str]] = {}
     for method, by_shots in val.items():
@@ -73,7 +79,7 @@ def best_per_backbone(rows: list[dict]) -> dict[str, str]:
     shots (never test); a baseline such as ``resnet18`` is its own single method. Only methods run at
     every k their backbone was run at compete, so that none is judged on easier (larger) k alone. Ties go to
     the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to the method that appears first."""
-    backbone_of = {method_name(row): row["backbone"] for row in rows}
+    backbone_of = {method_name(row): row["backbone"] + _chosen_by(row) for row in rows}
     head_of = {method_name(row): row["head"] for row in rows}
     val = summarise(rows, "val_accuracy")
     all_shots: dict[str, set[int]] = defaultdict(set)
@@ -227,7 +233,7 @@ def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, floa
         if row["head"] == row["backbone"] or test is None:
             continue
         head_of[method] = row["head"]
-        draws[(row["backbone"], k)][method][_draw(row)] = (row["val_accuracy"], test)
+        draws[(row["backbone"] + _chosen_by(row), k)][method][_draw(row)] = (row["val_accuracy"], test)
     best: dict[str, dict[int, tuple]] = defaultdict(dict)
     for (backbone, k), by_method in sorted(draws.items(), key=lambda item: item[0][1]):
         for method, on in on_shared_draws(by_method).items():
