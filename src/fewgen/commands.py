@@ -187,6 +187,7 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
         backbone.check_spec(spec)  # a bad spec is the only line printed
     check_tokens(cfg.heads, backbone.name, [backbone.token_layout(spec) for spec in specs])
     check_students_backbone(cfg.students, backbone)
+    cfg.check()  # before any draw is chosen
     if not cfg.heads and not cfg.baselines:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
     rows, skipped = [], 0
