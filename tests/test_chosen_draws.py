@@ -49,13 +49,23 @@ def test_balanced_is_todays_draw_and_rounds_grow(labels, features, digits):
 
 
 def test_the_oracle_reveals_the_chosen_images_labels_only(labels, features, digits, monkeypatch):
-    """In rounds, the later strategy is given the true labels of the images chosen before, and -1 everywhere else."""
-    given = []
+    """In rounds, the later strategy is given the true labels of the images chosen before, and -1 everywhere else;
+    each round's draw is exactly the images the strategies chose so far."""
+    given, picked = [], []
     choose = chosen_module.choose
-    monkeypatch.setattr(chosen_module, "choose", lambda *a, **k: given.append(np.array(a[1])) or choose(*a, **k))
+
+    def spy(*args, **kwargs):
+        given.append(np.array(args[1]))
+        chosen = choose(*args, **kwargs)
+        picked.append(chosen.indices)
+        return chosen
+
+    monkeypatch.setattr(chosen_module, "choose", spy)
     draws = chosen_draws(labels, digits.class_names, (10, 20, 30), 1, "typiclust+margin", lambda pool: features[pool])
     pool = np.setdiff1d(np.arange(len(labels)), draws.folds[0])
     assert len(given) == 3 and (given[0] == -1).all()  # one choice per round, the first cold
+    for budget, rounds in ((10, 1), (20, 2), (30, 3)):
+        assert sorted(draws.labeled[(budget, 0)].tolist()) == sorted(pool[np.concatenate(picked[:rounds])].tolist())
     for seen, before in zip(given[1:], (draws.labeled[(10, 0)], draws.labeled[(20, 0)])):
         shown = pool[seen != -1]
         assert sorted(shown.tolist()) == sorted(before.tolist())
