@@ -118,3 +118,25 @@ def test_a_folder_without_labels_pretrains_suggests_and_is_refused_by_fit(tmp_pa
     assert main(["fit", str(run), "--out", str(tmp_path / "model")]) == 2
     assert "has no labeled images yet; 'fewgen suggest" in capsys.readouterr().err
     assert load_source(f"folder:{tmp_path / 'photos'}").class_names == []
+
+
+def test_fit_and_evaluate_say_that_chosen_labels_bias_their_estimates(digit_folder, tmp_path, capsys):
+    """Once suggest has chosen, fit's cross-validated estimate and evaluate's validation are flagged, and test/ is
+    named as the honest estimate; before, nothing is said."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    for part in ("labeled", "unlabeled"):
+        (data / part).symlink_to(digit_folder / part)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "pixels", "--epochs", "0",
+                 "--no-progress"]) == 0
+    assert main(["fit", str(run), "--out", str(tmp_path / "before")]) == 0
+    assert "fewgen suggest" not in capsys.readouterr().out
+    assert main(["suggest", str(run), "--budget", "5"]) == 0
+    assert main(["fit", str(run), "--out", str(tmp_path / "after")]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validation" in out and "chosen by 'fewgen suggest', not drawn at random" in out and "test/" in out
+    (data / "test").symlink_to(digit_folder / "test")
+    assert main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--heads", "logreg", "--baselines", "",
+                 "--no-progress"]) == 0
+    assert "so the validation accuracy (val_accuracy, which chooses the method) over them is biased" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from fewgen.heads import check_tokens
 from fewgen.teaching import check_students_backbone
 from fewgen.report.plots import plot_accuracy_vs_labels
 from fewgen.report.summary import format_table
+from fewgen.suggest import chosen_labels_note, suggest_round
 from fewgen.timestep_select import SelectConfig, read_selection, run_selection
 from fewgen.rundir import (BACKBONE_DIR, CONFIG_FILE, open_run, read_run_config, run_lock, save_sample_grid,
                            source_options_record)
@@ -190,6 +191,9 @@ def evaluate(run_dir: Path, cfg: EvalConfig, specs: list[FeatureSpec] | None = N
     cfg.check()  # before any draw is chosen
     if not cfg.heads and not cfg.baselines:
         raise FewgenError("nothing to evaluate: --heads and --baselines are both empty")
+    note = chosen_labels_note(run_dir, "the validation accuracy (val_accuracy, which chooses the method)")
+    if announce is not None and note and source.name.startswith("folder:"):
+        announce(note)
     rows, skipped = [], 0
     for draws in _draws_to_evaluate(run_dir, cfg, backbone, checkpoint, source):
         evaluation = Evaluation(run_dir, source, cfg, draws=draws)
@@ -236,8 +240,6 @@ def suggest(run_dir: Path, budget: int, strategy: str | None = None, seed: int =
             source_options: SourceOptions | None = None, precision: str = "auto") -> dict:
     """Choose ``budget`` images of the run's unlabeled pool to label (:mod:`fewgen.suggest`) on the features
     ``evaluate`` reads by default; writes ``RUN/suggestions/round-NN.*``."""
-    from fewgen.suggest import suggest_round
-
     run_dir = Path(run_dir)
     backbone, checkpoint, source = open_run(run_dir, None, source_options, precision)
     spec = default_specs(run_dir, backbone, checkpoint)[0]

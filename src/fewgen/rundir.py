@@ -34,6 +34,7 @@ BACKBONE_DIR = "backbone"
 RESULTS_FILE = "results.jsonl"
 SELECTION_FILE = "selection.json"
 SWEEP_PLOT = "timestep_sweep.png"
+SUGGESTIONS_DIR = "suggestions"  # fewgen suggest's rounds: round-NN.csv, .png (contact sheet), .json
 LOCK_FILE = ".lock"
 
 

@@ -27,9 +27,7 @@ from fewgen.choosing import UNLABELED, Chosen, check_choice, choose, default_str
 from fewgen.data.files import ImageFiles
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, validation_draw
 from fewgen.features import FeatureCache
-from fewgen.rundir import save_sample_grid
-
-SUGGESTIONS_DIR = "suggestions"
+from fewgen.rundir import SUGGESTIONS_DIR, save_sample_grid
 COLUMNS = ("rank", "path", "index", "strategy", "score", "cluster")
 
 
@@ -67,6 +65,15 @@ def suggest_round(run_dir: Path, backbone, checkpoint: str, source, spec, budget
               "folder": source.notes.get("path")}
     write_json(stem.with_suffix(".json"), record)  # last: a round without its record is not counted, and is rewritten
     return record
+
+
+def chosen_labels_note(run_dir: Path, what: str) -> str | None:
+    """A sentence for a run whose labels came from ``fewgen suggest`` (it wrote a round): chosen images are not a
+    random sample, so ``what`` (an estimate over them) is biased, and the test split is the honest estimate."""
+    if next_round(Path(run_dir) / SUGGESTIONS_DIR) == 1:
+        return None
+    return (f"note: the labeled images were chosen by 'fewgen suggest', not drawn at random, so {what} over them is "
+            "biased (either way); the accuracy on test/ (labeled images drawn at random) is the honest estimate")
 
 
 def next_round(folder: Path) -> int:

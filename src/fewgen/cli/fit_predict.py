@@ -31,6 +31,7 @@ def fit(
     a model folder."""
     from fewgen.data import SourceOptions
     from fewgen.fitting import fit_classifier
+    from fewgen.suggest import chosen_labels_note
 
     classifier = fit_classifier(run, out, shots, seed, head, SourceOptions(data_root=data_root, labels=labels), precision, student,
                                 student_config(student_option), with_teacher)
@@ -41,6 +42,9 @@ def fit(
               f"{classifier.backbone.name}[{classifier.spec.label()}]+{classifier.head_name}")
     typer.echo(f"fitted {fitted} on {classifier.info['n_labeled']} labeled images ({classifier.info['data']}); chosen by "
                f"{method['chosen_by']}\nheld-out accuracy: {shown} ({estimate['on']})\nsaved to {out}")
+    note = chosen_labels_note(run, "a cross-validated estimate") if "cross-validation" in estimate["on"] else None
+    if note:
+        typer.echo(note)
 
 
 def predict(

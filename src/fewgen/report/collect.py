@@ -26,7 +26,7 @@ from pathlib import Path
 from fewgen.errors import FewgenError
 from fewgen.results import BASELINES, head_params, method_name, read_rows, stage
 from fewgen.feature_files import FeatureFiles
-from fewgen.rundir import CONFIG_FILE, RESULTS_FILE, SELECTION_FILE
+from fewgen.rundir import CONFIG_FILE, RESULTS_FILE, SELECTION_FILE, SUGGESTIONS_DIR
 
 
 @dataclass
@@ -42,6 +42,7 @@ class RunRecord:
     images: dict[str, Path] = field(default_factory=dict)  # "samples" / "reconstructions" -> PNG
     chunk_rows: list[dict] = field(default_factory=list)  # `fewgen select` rows of every checkpoint in pretrain_chunks
     earlier_rows: int = 0  # evaluation rows of checkpoints this folder held before (further pretraining), left out
+    suggestions: list[dict] = field(default_factory=list)  # `fewgen suggest` rounds (their round-NN.json), oldest first
 
     @property
     def chunks(self) -> list[dict]:
@@ -90,6 +91,7 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
         sweep_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") == config.get("checkpoint")],
         selection=selection, images=images,
         chunk_rows=[r for r in rows if stage(r) == "select" and r.get("checkpoint") in chunk_checkpoints],
+        suggestions=sorted((_read_json(p) for p in (path / SUGGESTIONS_DIR).glob("round-*.json")), key=lambda r: r["round"]),
     )
 
 

@@ -20,7 +20,7 @@ from fewgen.atomic import write_text
 from fewgen.feature_spec import FeatureSpec
 from fewgen.results import BASELINES
 from fewgen.report.collect import RunRecord, pooled_rows, read_runs
-from fewgen.report.sections import (Figure, backbones_then_baselines, dataset_section, image_figures, sweep_figure,
+from fewgen.report.sections import (Figure, backbones_then_baselines, dataset_section, image_figures, suggestion_figure, sweep_figure,
                                     time_to_accuracy_figures, umap_figures)
 from fewgen.report.summary import best_per_backbone
 
@@ -94,6 +94,7 @@ def build_report(run_paths: list[Path], out: Path, umap_points: int = 2000, umap
         "datasets": datasets, "sweeps": [sweep_figure(run, out) for run in runs], "umaps": umaps,
         "progress": time_to_accuracy_figures(runs, out),
         "images": [{"run": run.name, "content": image_figures(run, out)} for run in runs],
+        "suggestions": [{"run": run.name, "figure": figure} for run in runs if (figure := suggestion_figure(run, out))],
         "provenance": [provenance(run) for run in runs], "missing": missing,
     }
     env = Environment(loader=PackageLoader("fewgen.report", "templates"), autoescape=select_autoescape(["html"]),

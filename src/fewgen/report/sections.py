@@ -19,6 +19,7 @@ from fewgen.atomic import atomic_path
 from fewgen.configs import SWEEPABLE_BACKBONES
 from fewgen.feature_spec import FeatureSpec
 from fewgen.results import BASELINES, head_label, method_name
+from fewgen.rundir import SUGGESTIONS_DIR
 from fewgen.report import umap as umap_plots
 from fewgen.report.collect import RunRecord, baseline_settings_differ
 from fewgen.report.plots import plot_accuracy_vs_labels, plot_time_to_accuracy, plot_timestep_sweep
@@ -235,6 +236,24 @@ def image_figures(run: RunRecord, out: Path) -> list[Figure] | str:
     if not figures:
         return f"{run.name}: the {run.backbone} backbone wrote no sample or reconstruction grid (it cannot generate)."
     return figures
+
+
+def suggestion_figure(run: RunRecord, out: Path) -> Figure | None:
+    """A copy of the contact sheet of the run's latest ``fewgen suggest`` round, or None when it has none."""
+    if not run.suggestions:
+        return None
+    last = run.suggestions[-1]
+    sheet = run.path / SUGGESTIONS_DIR / last["sheet"]
+    if not sheet.is_file():
+        return None
+    file = out / f"suggested-{safe_name(run.name)}.png"
+    with atomic_path(file) as tmp:
+        shutil.copyfile(sheet, tmp)
+    return Figure(file, f"The {last['budget']} images of run {run.name} that 'fewgen suggest' chose to label in round "
+                        f"{last['round']}, best first, row by row.",
+                  f"round {last['round']}: {last['budget']} images chosen by {last['strategy']} from "
+                  f"{last['n_candidates']} unlabeled ({last['n_labeled']} labeled before); the list is "
+                  f"{SUGGESTIONS_DIR}/{last['csv']}")
 
 
 def umap_figures(run: RunRecord, method: str, rows: list[dict], out: Path, points: int) -> list[Figure] | str:
