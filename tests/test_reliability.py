@@ -139,19 +139,19 @@ def test_a_full_disk_is_one_sentence_and_keeps_what_was_written(tmp_path, capsys
 
 
 def test_a_wrong_image_size_is_one_sentence(tmp_path, capsys):
-    """The folder changed after pretraining (its labeled images, which set the size, are now 12x12): evaluate
-    says so in one sentence instead of a shape error deep inside torch, and writes nothing."""
+    """The folder changed after pretraining (its images are now in colour): evaluate says so in one sentence instead
+    of a shape error deep inside torch, and writes nothing. Their size is kept: pretrain records the side it read."""
     data = small_folder(tmp_path / "data", side=8)
     run = tmp_path / "run"
     assert main(["pretrain", "--run", str(run), "--data", f"folder:{data}", "--backbone", "vae", "--epochs", "1",
                  "-o", "channels=8", "-o", "latent_dim=4", "--no-progress"]) == 0
     capsys.readouterr()
     for labeled in (data / "labeled").rglob("*.png"):
-        Image.fromarray(np.zeros((12, 12), np.uint8)).save(labeled)
+        Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(labeled)
     before = files_under(run)
     err = one_sentence(capsys, main(["evaluate", str(run), "--shots", "1", "--seeds", "1", "--val-per-class", "1",
                                      "--baselines", "", "--heads", "logreg", "--no-progress"]))
-    assert "now reads as 1x12x12 images" in err and "trained on 1x8x8" in err and files_under(run) == before
+    assert "now reads as 3x8x8 images" in err and "trained on 1x8x8" in err and files_under(run) == before
 
 
 @pytest.mark.parametrize("option, value, wanted", [

@@ -122,8 +122,8 @@ def open_run(run_dir: Path, expected_backbone: str | None, source_options: Sourc
     if tuple(source.image_shape) != tuple(backbone.image_shape):
         shape = "x".join(map(str, source.image_shape))
         raise FewgenError(f"{run_config['dataset']} now reads as {shape} images, but the backbone in {run_dir} was trained on "
-                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, the labeled images set the size "
-                          "unless --image-size was given); restore the data, or pretrain a new run on it")
+                          f"{'x'.join(map(str, backbone.image_shape))} (for a folder, one colour image makes every image RGB; a run "
+                          "pretrained without --image-size by an earlier fewgen kept no size, so its labeled images set it); restore the data, or pretrain a new run on it")
     return backbone, checkpoint_hash(run_dir / BACKBONE_DIR), source
 
 

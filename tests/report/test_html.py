@@ -59,13 +59,15 @@ def test_demo_ends_by_writing_the_report(demo_run, capsys):
     assert page.is_file()
     html = Page(page.read_text())
     assert not html.remote and html.scripts == 0  # self-contained, readable without JavaScript
-    # accuracy curves; 2-D and 3-D UMAP of the VAE and of raw pixels; samples and reconstructions
-    assert len(html.images) == 1 + 4 + 2
+    # accuracy curves; 2-D and 3-D UMAP of the VAE and of raw pixels; samples and reconstructions; the images to label
+    assert len(html.images) == 1 + 4 + 2 + 1
     for image in html.images:
         assert image["src"].startswith("data:image/png;base64,") and len(image["src"]) > 2000
         assert len(image["alt"]) > 40  # says what the figure shows
     written = {p.name for p in (demo_run / "report").glob("*.png")}
-    assert {"accuracy-digits.png", "samples-run.png", "reconstructions-run.png"} <= written and len(written) == 7
+    assert {"accuracy-digits.png", "samples-run.png", "reconstructions-run.png", "suggested-run.png"} <= written
+    assert len(written) == 8
+    assert "Images to label" in page.read_text() and "chosen by typiclust" in page.read_text()
 
 
 def test_every_number_in_the_tables_is_the_mean_of_its_rows(demo_run):
@@ -112,7 +114,7 @@ def test_umap_needs_the_cached_test_features(demo_run, tmp_path):
     shutil.copytree(demo_run, stripped, ignore=shutil.ignore_patterns("report", "features"))
     assert main(["report", str(stripped), "--umap-points", "100"]) == 0
     text = (stripped / "report" / "report.html").read_text()
-    assert "no cached test features" in text and text.count("data:image/png") == 3
+    assert "no cached test features" in text and text.count("data:image/png") == 4  # curves, pictures, suggestions
 
 
 def test_the_umap_projections_are_cached_in_the_run(demo_run):
