@@ -5,7 +5,7 @@ random and balanced draws on the same seeds.
 usage: python bench/chosen_labels.py RUN [BACKBONE]
 For each selection and B, the method (spec and head) with the best mean validation accuracy among the backbone's
 methods on that selection's draws (fewgen.report.summary.chosen_per_k: validation only, ties to the simpler head);
-its test accuracy is mean ± 95% CI over the seeds, and "- random" / "- balanced" are the paired differences of
+"val" is its mean validation accuracy (what a default may be chosen on); its test accuracy is mean ± 95% CI over the seeds, and "- random" / "- balanced" are the paired differences of
 the chosen methods' test accuracies on the seeds both ran (mean ± 95% CI).
 """
 
@@ -43,14 +43,14 @@ def paired(selection: str, reference: str, k: int) -> str:
 
 
 print(f"{run}: {backbone}, test accuracy (%) of each selection's validation-chosen method; cpu flags: {vector_flags()}")
-print(f"{'selection':<18} {'B':>4}  {'test':>12}  {'classes':>7}  {'- random':>12}  {'- balanced':>12}  chosen method")
+print(f"{'selection':<18} {'B':>4}  {'val':>5}  {'test':>12}  {'classes':>7}  {'- random':>12}  {'- balanced':>12}  chosen method")
 for selection, by_k in chosen.items():
     for k in budgets:
         if k not in by_k:
             continue
-        method = by_k[k][0]
+        method, val = by_k[k][0], by_k[k][1]
         accuracies = list(per_seed[(selection, k)].values())
         mean, half = mean_ci(accuracies)
         seen = np.mean([r.get("classes_seen", np.nan) for r in by_method[(method, k)].values()])
-        print(f"{selection:<18} {k:>4}  {100 * mean:5.1f} ± {100 * half:4.1f}  {seen:7.1f}  {paired(selection, 'random', k):>12}  "
+        print(f"{selection:<18} {k:>4}  {100 * val:5.1f}  {100 * mean:5.1f} ± {100 * half:4.1f}  {seen:7.1f}  {paired(selection, 'random', k):>12}  "
               f"{paired(selection, 'balanced', k):>12}  {method} (n={len(accuracies)})")

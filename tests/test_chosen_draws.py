@@ -100,7 +100,7 @@ def test_evaluate_scores_each_selection_on_the_same_seeds_and_a_rerun_computes_n
         (s, b, seed) for s in ("random", "typiclust") for b in (10, 30) for seed in (0, 1)}
     assert all(1 <= r["classes_seen"] <= 10 and r["n_val"] == 10 * FIXED_VAL_PER_CLASS for r in rows)
     out = capsys.readouterr().out
-    assert "pixels+logreg@typiclust" in out and "k=30" in out
+    assert "pixels+logreg@typiclust" in out and "B=30" in out
     assert main(arguments) == 0
     assert len((pixels_run / "results.jsonl").read_text().splitlines()) == len(rows)  # nothing computed again
     assert "16 of these 16 rows were already in" in capsys.readouterr().err

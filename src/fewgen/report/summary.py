@@ -193,11 +193,13 @@ def _cell(mean: float, half: float, n: int) -> str:
 
 
 def format_table(rows: list[dict], metric: str = "accuracy") -> str:
-    """A fixed-width table: one line per method, one column per shots value, ``mean ± ci`` in %."""
+    """A fixed-width table: one line per method, one column per shots value (``k=``, labels per class; ``B=``,
+    labels in all, for draws a selection chose), ``mean ± ci`` in %."""
     table, uses = summarise(rows, metric), data_use(rows)
     shots = sorted({k for by_shots in table.values() for k in by_shots})
     width = max([len(m) for m in table] + [6])
-    header = f"{'method':<{width}}  {'data':<7}  " + "  ".join(f"{f'k={k}':>13}" for k in shots)
+    letter = "B" if any(row.get("selection") for row in rows) else "k"
+    header = f"{'method':<{width}}  {'data':<7}  " + "  ".join(f"{f'{letter}={k}':>13}" for k in shots)
     lines = [f"{metric} (mean ± 95% CI over seeds, %; data: what the head was fitted on — labeled draw, "
              "pool = plus the unlabeled train images, test = transductive)", header, "-" * len(header)]
     for method, by_shots in table.items():
