@@ -105,6 +105,12 @@ def test_bad_input_is_one_sentence_and_writes_nothing(folder_run, arguments, wan
     assert after == before
 
 
+def test_a_folder_that_is_not_a_run_is_one_sentence(tmp_path, capsys):
+    assert main(["suggest", str(tmp_path), "--budget", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a run folder" in err and len(err.splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
 def test_a_folder_without_labels_pretrains_suggests_and_is_refused_by_fit(tmp_path, capsys):
     for i in range(30):
         (tmp_path / "photos" / "unlabeled").mkdir(parents=True, exist_ok=True)

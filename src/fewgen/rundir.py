@@ -44,12 +44,14 @@ def run_lock(run_dir: Path, create: bool = False) -> Iterator[None]:
 
     An advisory ``flock``: the kernel drops it when the holder exits, even by SIGKILL, so a killed run never
     leaves the folder locked. Without ``create``, a folder that does not exist is not made (the command that
-    needs it says so); with it, a folder made here and left empty (the command failed at once) is removed."""
+    needs it says so); with it, a folder made here and left empty (the command failed at once) is removed. A lock
+    file made here in a folder that is not a run (no config.json: the command refused it) is removed too."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir() and not create:
         yield
         return
     created = not run_dir.exists()
+    stray = not created and not (run_dir / LOCK_FILE).exists() and not (run_dir / CONFIG_FILE).exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     handle = open(run_dir / LOCK_FILE, "a+")
     try:
@@ -70,6 +72,8 @@ def run_lock(run_dir: Path, create: bool = False) -> Iterator[None]:
         if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:  # the command wrote nothing: leave no folder
             (run_dir / LOCK_FILE).unlink()
             run_dir.rmdir()
+        elif stray and not (run_dir / CONFIG_FILE).exists():  # not a run before or after: leave no lock file in it
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
 
 
 def read_run_config(run_dir: Path) -> dict:
