@@ -50,7 +50,7 @@ def test_a_round_lists_unlabeled_images_only_and_never_reads_test_images(folder_
     monkeypatch.setattr(ImageFiles, "decode", lambda self, i: read.append(self.paths[i]) or decode(self, i))
     assert main(["suggest", str(folder_run), "--budget", "12"]) == 0
     out = capsys.readouterr().out
-    assert "round 1: 12 images to label, chosen by typiclust from" in out and "fewgen fit" in out
+    assert "round 1: 12 images to label, chosen by clue from" in out and "fewgen fit" in out
     paths = chosen_paths(folder_run, 1)
     assert len(set(paths)) == 12 and all(Path(p).parent == digit_folder / "unlabeled" for p in paths)
     assert not [p for p in read if "test" in p.parts]

@@ -76,9 +76,10 @@ def check_choice(budget: int, strategy: str, labels: np.ndarray) -> None:
 
 
 def default_strategy(labels: np.ndarray) -> str:
-    """The strategy ``suggest`` uses when none is given: typiclust for a cold start and later rounds alike (see
-    docs/BENCHMARKS.md, 'Choosing the images to label', for the validation evidence)."""
-    return "typiclust"
+    """The strategy ``suggest`` uses when none is given, chosen on validation (docs/BENCHMARKS.md, 'Which images to
+    label'): typiclust for a cold start (fewer than two classes labeled), clue once two classes or more are."""
+    labels = np.asarray(labels)
+    return "clue" if len(np.unique(labels[labels != UNLABELED])) >= 2 else "typiclust"
 
 
 def embed(features: np.ndarray, seed: int) -> np.ndarray:
