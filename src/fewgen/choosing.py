@@ -93,11 +93,12 @@ def embed(features: np.ndarray, seed: int) -> np.ndarray:
 
 
 def choose(features: np.ndarray | None, labels: np.ndarray, budget: int, strategy: str, seed: int,
-           n_classes: int | None = None, space: np.ndarray | None = None) -> Chosen:
+           n_classes: int | None = None, space: np.ndarray | None = None, clusters: bool = True) -> Chosen:
     """Choose ``budget`` of the unlabeled rows (``labels == -1``) of ``features [N, D]``; labeled rows (class ids)
     count as covered. ``n_classes``: the number of classes when known (ProbCover's purity clusters; default: the
-    labeled classes, else 10). ``space``: ``embed(features, seed)`` when the caller has it already. The same inputs
-    and seed give the same choice."""
+    labeled classes, else 10). ``space``: ``embed(features, seed)`` when the caller has it already. ``clusters``: also
+    say which cluster each chosen image falls in (one more k-means; -1 without). The same inputs and seed give the
+    same choice."""
     labels = np.asarray(labels, dtype=np.int64)
     candidates = np.flatnonzero(labels == UNLABELED)
     classes = np.unique(labels[labels != UNLABELED])
@@ -110,8 +111,8 @@ def choose(features: np.ndarray | None, labels: np.ndarray, budget: int, strateg
         picked, scores = _probcover(space, labels, budget, seed, n_classes or max(len(classes), 10))
     else:
         picked, scores = _query(_strategy(strategy, seed), space, labels, budget, seed, classes)
-    return Chosen(strategy, np.asarray(picked, dtype=np.int64), np.asarray(scores, dtype=np.float64),
-                  _clusters(space, int((labels != UNLABELED).sum()) + budget, seed)[picked])
+    partition = _clusters(space, int((labels != UNLABELED).sum()) + budget, seed) if clusters else np.full(len(space), -1)
+    return Chosen(strategy, np.asarray(picked, dtype=np.int64), np.asarray(scores, dtype=np.float64), partition[picked])
 
 
 def _strategy(name: str, seed: int):

@@ -78,13 +78,14 @@ def _draws(labels, class_names, pool, val, budgets, selection, seed, space) -> l
     first, _, later = selection.partition("+")
     hidden = np.full(len(pool), UNLABELED)
     if not later:
-        return [pool[choose(None, hidden, budget, first, seed, len(class_names), space=space).indices] for budget in budgets]
+        return [pool[choose(None, hidden, budget, first, seed, len(class_names), space=space, clusters=False).indices]
+                for budget in budgets]
     draws, revealed = [], hidden.copy()
     for budget in budgets:
         grow = budget - int((revealed != UNLABELED).sum())
         strategy = first if not draws else later
         if grow > 0:
-            picked = choose(None, revealed, grow, strategy, seed, len(class_names), space=space).indices
+            picked = choose(None, revealed, grow, strategy, seed, len(class_names), space=space, clusters=False).indices
             revealed[picked] = labels[pool[picked]]  # the oracle reveals the chosen images' labels, and only theirs
         draws.append(pool[np.flatnonzero(revealed != UNLABELED)])
     return draws
