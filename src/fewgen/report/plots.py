@@ -63,7 +63,8 @@ def plot_accuracy_vs_labels(rows: list[dict], path: Path, title: str = "", all_h
     all_shots = sorted({k for by_shots in table.values() for k in by_shots})
     ax.set_xscale("log", base=2)
     ax.set_xticks(all_shots, [str(k) for k in all_shots])
-    ax.set_xlabel("labeled images per class")
+    chosen = any(row.get("selection") for row in rows)  # draws of B labels in all, chosen by a selection
+    ax.set_xlabel("labeled images in all (B), chosen by each selection" if chosen else "labeled images per class")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     return _finish(fig, ax, title or "accuracy vs labels (mean, 95% CI band)", path)
