@@ -42,7 +42,9 @@ def extract_to_file(path: Path, backbone: Backbone, images: torch.Tensor | Image
 
 
 class FeatureCache(FeatureFiles):
-    """Caches features per (checkpoint, spec, split, precision, indices) under ``run_dir/features``."""
+    """Caches features per (checkpoint, spec, split, precision, indices) under ``run_dir/features``; for a folder's
+    images, per files too (:meth:`~fewgen.data.files.ImageFiles.fingerprint`), so that moving files between
+    ``unlabeled/`` and ``labeled/`` (which renumbers the train split) never reads another image's features."""
 
     def get(self, backbone: Backbone, checkpoint: str, spec: FeatureSpec, split: str,
             indices: np.ndarray, images: torch.Tensor | ImageFiles, mmap: bool = False) -> np.ndarray:
@@ -53,6 +55,8 @@ class FeatureCache(FeatureFiles):
         indices = np.asarray(indices, dtype=np.int64)
         described = {"backbone": backbone.name, "checkpoint": checkpoint, "spec": spec.to_dict(), "split": split,
                      "precision": backbone.feature_precision()}
+        if isinstance(images, ImageFiles):  # a folder's files: which files, as well as which indices
+            described["files"] = images.fingerprint(indices)
         path = self.path_of(described, indices)
         if path.is_file():
             return np.load(path, mmap_mode="r" if mmap else None)

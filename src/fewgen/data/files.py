@@ -9,6 +9,8 @@ extraction hold one batch of decoded images per worker, never the whole pool.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -84,6 +86,20 @@ class ImageFiles:
         if len(rows) == 0:
             return torch.empty((0, *self.shape[1:]), dtype=torch.uint8)
         return torch.stack([self.decode(int(i)) for i in rows])
+
+    def fingerprint(self, index) -> str:
+        """A digest of the files at ``index`` (path, size and modification time of each, in order): which images
+        these are, so that a cache of their features is not read for other files (a folder relabeled, files moved
+        from unlabeled/ to labeled/, an image replaced)."""
+        digest = hashlib.sha256()
+        for i in np.asarray(index, dtype=np.int64).reshape(-1):
+            path = self.paths[int(i)]
+            try:
+                stat = path.stat()
+                digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{path}\0missing\n".encode())
+        return digest.hexdigest()[:16]
 
     def take(self, index) -> "ImageFiles":
         """The images at ``index``, still undecoded."""
