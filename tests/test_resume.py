@@ -108,3 +108,28 @@ def test_more_seeds_compute_the_new_draws_and_choose_the_candidates_again(tmp_pa
     assert len(counted) == 2 * (1 + 2) + 2  # per k, seed 3's logreg and propagate candidates, and the pixels baseline
     assert main(["evaluate", str(fresh), *four]) == 0
     assert latest(run) == latest(fresh)
+
+
+def test_a_folder_labeled_further_is_evaluated_again(tmp_path, capsys):
+    """After an image moves from unlabeled/ to labeled/ (the suggest workflow), the draws are other images: the rerun
+    computes its rows again instead of taking the old ones for done. Unchanged, a rerun computes nothing."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part, n in (("labeled/a", 4), ("labeled/b", 4), ("test/a", 2), ("test/b", 2), ("unlabeled", 6)):
+        (tmp_path / "photos" / part).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "photos" / part / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--data", f"folder:{tmp_path / 'photos'}", "--backbone", "pixels",
+                 "--epochs", "0", "--no-progress"]) == 0
+    arguments = ["evaluate", str(run), "--shots", "1", "--seeds", "2", "--heads", "logreg", "--baselines", "",
+                 "--no-progress"]
+    assert main(arguments) == 0
+    assert main(arguments) == 0
+    assert "2 of these 2 rows were already in" in capsys.readouterr().err
+    (tmp_path / "photos" / "unlabeled" / "0.png").rename(tmp_path / "photos" / "labeled" / "a" / "new.png")
+    assert main(arguments) == 0
+    assert "already in" not in capsys.readouterr().err
+    assert len((run / "results.jsonl").read_text().splitlines()) == 4

@@ -4,6 +4,7 @@ as :func:`fewgen.results.make_row` builds them. What every command that trains o
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,21 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
+from fewgen.data.files import ImageFiles
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws
 from fewgen.results import make_row
+
+
+def data_id(source: Source) -> str | None:
+    """For a folder: a digest of its train files (path, size, mtime, in order) and their labels, which decide every
+    draw and pool; None for a built-in dataset, whose train split is fixed. Rows carry it, so that after images are
+    labeled (files moved, ``--labels``) a rerun computes new rows instead of taking the old ones for done."""
+    images = source.train.images
+    if not isinstance(images, ImageFiles):
+        return None
+    files = images.fingerprint(np.arange(len(images)))
+    return hashlib.sha256(files.encode() + source.train.labels.numpy().astype(np.int64).tobytes()).hexdigest()[:16]
 
 
 class DrawRows:
@@ -29,6 +42,7 @@ class DrawRows:
         self.eval_id = eval_id or time.strftime("%Y%m%d-%H%M%S")
         self.y_train = source.train.labels.numpy()
         self.y_test = self.test.labels.numpy()
+        self.data_id = data_id(source)
 
     def _row(self, backbone: str, checkpoint: str, spec: dict, head: str, shots: int, seed: int,
              pred: np.ndarray, val_pred: np.ndarray, fit_s: float, pred_s: float, head_params: dict | None = None,
@@ -70,4 +84,5 @@ class DrawRows:
         return {"dataset": self.source.name, "backbone": backbone, "checkpoint": checkpoint, "spec": spec, "head": head,
                 "head_params": {}, "data": "labeled", "validation": self.draws.protocol,
                 "n_val": int(len(self.draws.val_of(draw))), "shots": draw[0], "seed": draw[1],
-                **({"selection": self.draws.selection} if self.draws.selection else {}), **fields}
+                **({"selection": self.draws.selection} if self.draws.selection else {}),
+                **({"data_id": self.data_id} if self.data_id else {}), **fields}

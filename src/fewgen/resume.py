@@ -1,7 +1,7 @@
 """What an evaluation already wrote, so that running the same command again continues instead of repeating.
 
 ``evaluate`` appends each draw's row to ``RUN/results.jsonl`` as soon as it is scored. A row is *done* when a row of
-the same :func:`draw_key` is there: the same data, backbone, checkpoint, spec, feature precision, method (head or
+the same :func:`draw_key` is there: the same data (a folder's files and labels too), backbone, checkpoint, spec, feature precision, method (head or
 baseline and its settings, what it fitted on, a student's budget and teacher), validation protocol and size, k and
 seed. Running the command again skips done rows and computes the rest; ``--redo`` computes them all again (the
 summaries and ``fit`` read the latest row of a draw, so the new rows replace the old).
@@ -22,7 +22,7 @@ from pathlib import Path
 from fewgen.atomic import append_jsonl
 from fewgen.results import read_rows
 
-KEY_FIELDS = ("dataset", "backbone", "checkpoint", "spec", "feature_precision", "head", "head_params", "data", "student",
+KEY_FIELDS = ("dataset", "data_id", "backbone", "checkpoint", "spec", "feature_precision", "head", "head_params", "data", "student",
               "teacher", "validation", "n_val", "selection", "shots", "seed")
 
 
