@@ -62,7 +62,7 @@ def test_bad_choices_are_one_sentence(budget, strategy, labeled, wanted):
         choose(np.concatenate([x, x[:labeled]]), labels, budget, strategy, seed=0)
 
 
-def test_the_default_is_typiclust_until_two_classes_are_labeled_then_clue():
+def test_the_default_is_typiclust_cold_and_in_later_rounds():
     assert default_strategy(np.full(5, UNLABELED)) == "typiclust"
     assert default_strategy(np.array([0, 0, UNLABELED])) == "typiclust"
-    assert default_strategy(np.array([0, 1, UNLABELED])) == "clue"
+    assert default_strategy(np.array([0, 1, UNLABELED])) == "typiclust"

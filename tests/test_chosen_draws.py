@@ -116,3 +116,19 @@ def test_bad_protocol_options_are_one_sentence(pixels_run, arguments, wanted, ca
     assert main(["evaluate", str(pixels_run), *arguments, "--heads", "logreg", "--baselines", "", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert wanted in err and len(err.splitlines()) == 1
+
+
+def test_a_round_grown_through_other_budgets_is_another_row_on_resume(pixels_run, capsys):
+    """B = 30 grown from 10 then 20 is not B = 30 grown from 10: rows record the budgets a draw grew through, so a rerun
+    with other budgets computes its rows instead of taking the old ones for done."""
+    def rows_at_30(budgets):
+        assert main(["evaluate", str(pixels_run), "--budgets", budgets, "--selection", "typiclust+typiclust", "--seeds",
+                     "1", "--heads", "logreg", "--baselines", "", "--no-progress"]) == 0
+        rows = [json.loads(line) for line in (pixels_run / "results.jsonl").read_text().splitlines()]
+        return [r for r in rows if r.get("selection") == "typiclust+typiclust" and r["shots"] == 30]
+
+    first = rows_at_30("10,30")
+    assert [r["rounds"] for r in first] == [[10, 30]]
+    second = rows_at_30("10,20,30")
+    assert [r["rounds"] for r in second] == [[10, 30], [10, 20, 30]]
+    capsys.readouterr()

@@ -2,6 +2,7 @@
 round, rounds that continue after labeling, the same images for the same run, labels and seed, and bad input."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_a_round_lists_unlabeled_images_only_and_never_reads_test_images(folder_
     monkeypatch.setattr(ImageFiles, "decode", lambda self, i: read.append(self.paths[i]) or decode(self, i))
     assert main(["suggest", str(folder_run), "--budget", "12"]) == 0
     out = capsys.readouterr().out
-    assert "round 1: 12 images to label, chosen by clue from" in out and "fewgen fit" in out
+    assert "round 1: 12 images to label, chosen by typiclust from" in out and "fewgen fit" in out
     paths = chosen_paths(folder_run, 1)
     assert len(set(paths)) == 12 and all(Path(p).parent == digit_folder / "unlabeled" for p in paths)
     assert not [p for p in read if "test" in p.parts]
@@ -109,6 +110,18 @@ def test_a_folder_that_is_not_a_run_is_one_sentence(tmp_path, capsys):
     assert main(["suggest", str(tmp_path), "--budget", "5"]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a run folder" in err and len(err.splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_a_run_without_its_backbone_is_one_sentence(folder_run, tmp_path, capsys):
+    """A run whose features cannot be read (its saved backbone is gone): one sentence, no suggestions folder."""
+    run = tmp_path / "run"
+    shutil.copytree(folder_run, run)
+    shutil.rmtree(run / "suggestions", ignore_errors=True)
+    shutil.rmtree(run / "backbone")
+    assert main(["suggest", str(run), "--budget", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds no saved backbone" in err and "fewgen pretrain" in err and len(err.splitlines()) == 1
+    assert not (run / "suggestions").exists()
 
 
 def test_a_folder_without_labels_pretrains_suggests_and_is_refused_by_fit(tmp_path, capsys):

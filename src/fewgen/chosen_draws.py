@@ -8,7 +8,7 @@ Selections: ``random`` (B images drawn uniformly from the pool: the honest no-kn
 random images per class: today's draw of k = B/C, which needs the labels to make, an oracle), and the strategies of
 :mod:`fewgen.choosing` (``typiclust``, ``probcover``) chosen cold in one go. A ``first+later`` selection (for example
 ``typiclust+clue``) simulates rounds: the smallest budget chosen cold by ``first``, then each next budget grown from the
-last by ``later``, which reads the labels revealed so far.
+last by ``later``, which reads the labels revealed so far; its rows record ``rounds``, the budgets a draw grew through.
 
 The validation images (the fixed draw of :data:`~fewgen.data.splits.FIXED_VAL_PER_CLASS` per class, or ``N``) are
 left out of the pool before anything is chosen, so they can never be chosen; a strategy reads the pool's features only,
@@ -67,7 +67,9 @@ def chosen_draws(labels: np.ndarray, class_names: list[str], budgets: tuple[int,
         for budget, idx in zip(sorted(budgets), _draws(labels, class_names, pool, val, sorted(budgets), selection,
                                                        seed, space)):
             labeled[(budget, seed)] = np.sort(idx)
-    return Draws(labeled, [val], {key: 0 for key in labeled}, {}, "fixed", len(labels), selection=selection)
+    rounds = tuple(sorted(budgets)) if "+" in selection else ()
+    return Draws(labeled, [val], {key: 0 for key in labeled}, {}, "fixed", len(labels), selection=selection,
+                 rounds=rounds)
 
 
 def _draws(labels, class_names, pool, val, budgets, selection, seed, space) -> list[np.ndarray]:

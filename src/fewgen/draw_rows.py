@@ -85,4 +85,5 @@ class DrawRows:
                 "head_params": {}, "data": "labeled", "validation": self.draws.protocol,
                 "n_val": int(len(self.draws.val_of(draw))), "shots": draw[0], "seed": draw[1],
                 **({"selection": self.draws.selection} if self.draws.selection else {}),
+                **({"rounds": self.draws.rounds_of(draw[0])} if self.draws.rounds else {}),
                 **({"data_id": self.data_id} if self.data_id else {}), **fields}

@@ -39,6 +39,7 @@ FIELDS = {  # every field a row may hold
     "seed": "the draw's seed",
     "selection": "who chose the labeled images (fewgen.chosen_draws: random, balanced, a strategy); absent: k random "
                  "images per class", "classes_seen": "how many classes the labeled images cover",
+    "rounds": "with a FIRST+LATER selection, the budgets the draw grew through, its own last (its round is their count)",
     "data_id": "a folder's train files and labels, as a digest (draw_rows.data_id); absent for a built-in dataset",
     "accuracy": "test accuracy (None in select rows: the sweep never reads the test split)",
     "macro_f1": "test macro-F1", "n_test": "test images",

@@ -23,7 +23,7 @@ from fewgen.atomic import append_jsonl
 from fewgen.results import read_rows
 
 KEY_FIELDS = ("dataset", "data_id", "backbone", "checkpoint", "spec", "feature_precision", "head", "head_params", "data", "student",
-              "teacher", "validation", "n_val", "selection", "shots", "seed")
+              "teacher", "validation", "n_val", "selection", "rounds", "shots", "seed")
 
 
 def draw_key(row: dict) -> str:

@@ -14,7 +14,7 @@ from fewgen.errors import FewgenError
 def suggest(
     run: Annotated[Path, typer.Argument(help="Run folder made by 'fewgen pretrain' (on a folder of unlabeled images, or any dataset).")],
     budget: Annotated[int, typer.Option(help="How many images to label in this round.")],
-    strategy: Annotated[Optional[str], typer.Option(help="typiclust, probcover (cold start), clue, margin (need labels of two classes), or random. Default, chosen on validation: typiclust until two classes are labeled, then clue.")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="typiclust, probcover (cold start), clue, margin (need labels of two classes), or random. Default, chosen on validation: typiclust, which also keeps away from the images labeled so far.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the clustering (the same run, labels and seed give the same images).")] = 0,
     labels: Labels = None,
     precision: FeaturePrecision = "auto",

@@ -131,6 +131,7 @@ class Draws:
     protocol: str  # "fixed" | "cv"
     n_train: int = 0  # the train split's size: the pools are its indices outside each fold
     selection: str | None = None  # who chose the labeled images (fewgen.chosen_draws); None: k random per class
+    rounds: tuple[int, ...] = ()  # a FIRST+LATER selection's budgets, ascending: the draw at B grew from those below B
 
     @classmethod
     def make(cls, source: "Source", shots: Iterable[int], seeds: int | Iterable[int], val_per_class: int | str = "auto") -> "Draws":
@@ -138,6 +139,12 @@ class Draws:
         seeds ``0..seeds-1`` (or the seeds listed), each with its validation set (:func:`make_draws`). Everything is
         drawn up front, so a bad ``--shots`` fails before any work."""
         return make_draws(source.require_labels(), tuple(shots), seeds, val_per_class, source.class_names)
+
+    def rounds_of(self, shots: int) -> list[int]:
+        """The budgets draw ``shots`` was grown through, ``shots`` last (its round is their count); ``[]`` unless a
+        FIRST+LATER selection made the draws. Part of a row's identity: B = 40 grown from 10, 20 is not B = 40 grown
+        from 10."""
+        return [budget for budget in self.rounds if budget <= shots]
 
     def pool_of(self, key: tuple[int, int]) -> np.ndarray:
         """Sorted train indices of draw ``key``'s unlabeled pool: the train split minus its validation set."""
