@@ -4,7 +4,7 @@ of distinct clusters, and one sentence for a bad budget or strategy."""
 import numpy as np
 import pytest
 
-from fewgen.choosing import STRATEGIES, UNLABELED, choose, default_strategy
+from fewgen.choosing import STRATEGIES, UNLABELED, choose
 from fewgen.errors import FewgenError
 
 
@@ -60,9 +60,3 @@ def test_bad_choices_are_one_sentence(budget, strategy, labeled, wanted):
     labels[:labeled] = 0
     with pytest.raises(FewgenError, match=wanted):
         choose(np.concatenate([x, x[:labeled]]), labels, budget, strategy, seed=0)
-
-
-def test_the_default_is_typiclust_cold_and_in_later_rounds():
-    assert default_strategy(np.full(5, UNLABELED)) == "typiclust"
-    assert default_strategy(np.array([0, 0, UNLABELED])) == "typiclust"
-    assert default_strategy(np.array([0, 1, UNLABELED])) == "typiclust"

@@ -133,6 +133,7 @@ def test_a_folder_without_labels_pretrains_suggests_and_is_refused_by_fit(tmp_pa
     assert main(["pretrain", "--run", str(run), "--data", f"folder:{tmp_path / 'photos'}", "--backbone", "pixels",
                  "--epochs", "0", "--no-progress"]) == 0
     assert main(["suggest", str(run), "--budget", "4"]) == 0
+    assert "chosen by typiclust from" in capsys.readouterr().out  # the default, cold (later rounds: the test above)
     assert main(["suggest", str(run), "--budget", "4", "--strategy", "clue"]) == 2
     assert main(["fit", str(run), "--out", str(tmp_path / "model")]) == 2
     assert "has no labeled images yet; 'fewgen suggest" in capsys.readouterr().err

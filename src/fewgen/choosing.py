@@ -75,14 +75,10 @@ def check_choice(budget: int, strategy: str, labels: np.ndarray) -> None:
     check_strategy(strategy, len(np.unique(labels[labels != UNLABELED])))
 
 
-def default_strategy(labels: np.ndarray) -> str:
-    """The strategy ``suggest`` uses when none is given: typiclust, in every round. Chosen on validation
-    (docs/BENCHMARKS.md, 'Which images to label'): as the later rounds' strategy, typiclust beat clue by 1.8 to 6.2
-    points on Fashion-MNIST's validation draw at B = 20 ... 160 and trailed it by at most 1.6 on digits'. ``labels``
-    (int ``[N]``, :data:`UNLABELED` for the pool) is taken so that a rule that depends on the labels so far stays
-    possible."""
-    del labels
-    return "typiclust"
+# The strategy ``suggest`` uses when none is given, in every round (cold and later). Chosen on validation
+# (docs/BENCHMARKS.md, 'Which images to label'): as the later rounds' strategy, typiclust beat clue by 1.8 to 6.2
+# points on Fashion-MNIST's validation draw at B = 20 ... 160 and trailed it by at most 1.6 on digits'.
+DEFAULT_STRATEGY = "typiclust"
 
 
 def embed(features: np.ndarray, seed: int) -> np.ndarray:

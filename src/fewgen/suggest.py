@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fewgen.atomic import write_json, write_text
-from fewgen.choosing import UNLABELED, Chosen, check_choice, choose, default_strategy
+from fewgen.choosing import DEFAULT_STRATEGY, UNLABELED, Chosen, check_choice, choose
 from fewgen.data.files import ImageFiles
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, validation_draw
 from fewgen.features import FeatureCache
@@ -48,7 +48,7 @@ def suggest_round(run_dir: Path, backbone, checkpoint: str, source, spec, budget
     round's record (``round``, ``strategy``, ``csv``, ``sheet``, ``n_candidates``, ``n_labeled``, ...). The same run,
     labels, budget, strategy and seed give the same images."""
     rows, labels = candidate_rows(source)
-    strategy = strategy or default_strategy(labels)
+    strategy = strategy or DEFAULT_STRATEGY
     n_candidates = int((labels == UNLABELED).sum())
     check_choice(budget, strategy, labels)  # before the features are read
     features = FeatureCache(run_dir).get(backbone, checkpoint, spec, "train", rows, source.train.images, mmap=True)
