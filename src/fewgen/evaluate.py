@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fewgen.atomic import append_jsonl
+from fewgen.chooser import Candidate, best, mean_validation
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.backbones.pixels import PixelsBackbone
 from fewgen.baselines import BASELINES
@@ -336,8 +337,8 @@ class Evaluation(DrawRows):
 
 def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:
     """Rows of each head's chosen candidate: ``scored[(head, candidate)]`` holds a row per draw; per head and k,
-    the candidate with the best mean validation accuracy over the seeds wins (ties: the first). Test accuracy
-    is never read here."""
+    the candidate with the best mean validation accuracy over the seeds wins (:func:`fewgen.chooser.best`: one
+    head, so ties go to fewer settings, then the first numbered). Test accuracy is never read here."""
     by_head: dict[str, dict[int, list[dict]]] = defaultdict(dict)
     for (head, number), rows in scored.items():
         by_head[head][number] = rows
@@ -345,6 +346,7 @@ def choose_candidates(scored: dict[tuple[str, int], list[dict]]) -> list[dict]:
     for candidates in by_head.values():
         for shots in sorted({row["shots"] for rows in candidates.values() for row in rows}):
             at_k = {number: [row for row in rows if row["shots"] == shots] for number, rows in candidates.items()}
-            best = max(at_k, key=lambda number: (np.mean([row["val_accuracy"] or 0.0 for row in at_k[number]]), -number))
-            chosen += at_k[best]
+            winner = best(Candidate(number, mean_validation(rows), settings=len(rows[0].get("tuned", {})))
+                          for number, rows in sorted(at_k.items()) if rows)
+            chosen += at_k[winner.key]
     return sorted(chosen, key=lambda row: (row["shots"], row["seed"]))

@@ -27,15 +27,16 @@ from sklearn.model_selection import StratifiedKFold
 
 from fewgen.atomic import DiskFull, disk_full, free_bytes
 from fewgen.backbones.base import FeatureSpec
+from fewgen.chooser import TIE_BREAK, best_method, mean_validation
 from fewgen.classifier import Classifier
 from fewgen.configs import StudentConfig
 from fewgen.data.sources import Source, SourceOptions
 from fewgen.data.splits import FIXED_VAL_PER_CLASS, Draws, pool_targets
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
-from fewgen.heads import HEADS, SIMPLEST_FIRST, check_tokens, make_head, simplicity, uses_pool
+from fewgen.heads import HEADS, check_tokens, make_head, uses_pool
 from fewgen.heads.export import exportable, why_not_exportable
-from fewgen.results import data_use, head_params, on_shared_draws, read_rows, stage, tuned
+from fewgen.results import data_use, head_params, read_rows, stage, tuned
 from fewgen.rundir import BACKBONE_DIR, RESULTS_FILE, SELECTION_FILE, run_lock
 from fewgen.rundir import open_run
 from fewgen.students import get_student
@@ -45,52 +46,41 @@ VAL_PER_CLASS = FIXED_VAL_PER_CLASS  # evaluate's validation draw on a built-in 
 CV_FOLDS = 5
 
 
+def _saveable(row: dict) -> bool:
+    """Whether a row's method can be saved to a model folder."""
+    return exportable(row["head"], {**head_params(row), **tuned(row)})
+
+
 def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, head: str | None = None) -> dict | None:
     """The validation-best exportable (spec, head, settings) among evaluate's rows of this checkpoint, at the
     shots value nearest (on a log scale) to ``shots``; None when there is none.
 
     The methods are compared on the draws (seeds) that all of them ran at that k, each draw once, so that a
     method run on 5 seeds is not weighed against one run on 3. Ties (equal mean validation accuracy, common when
-    validation holds a few images) go to the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to fewer
-    settings, then to the method evaluated first."""
+    validation holds a few images) follow :mod:`fewgen.chooser`: the simpler head, then fewer settings, then the
+    method evaluated first."""
     candidates = [r for r in rows if r.get("backbone") == backbone and r.get("checkpoint") == checkpoint
                   and stage(r) != "select" and data_use(r) != "test" and not r.get("selection")
                   and r.get("val_accuracy") is not None and head in (None, r["head"])]
-    scored = [r for r in candidates if exportable(r["head"], {**head_params(r), **tuned(r)})]
+    scored = [r for r in candidates if _saveable(r)]
     if not scored:
         return None
     k = min({r["shots"] for r in scored}, key=lambda v: (abs(math.log(v / shots)), -v))
-    every = on_shared_draws(_by_method([r for r in candidates if r["shots"] == k]))
-    groups = {key: g for key, g in every.items() if exportable(g[0]["head"], {**head_params(g[0]), **tuned(g[0])})}
-    means = {key: round(float(np.mean([r["val_accuracy"] for r in g])), 9) for key, g in every.items()}
-    top = max(means[key] for key in groups)
-    tied = [key for key in groups if means[key] == top]  # in the order the rows were written
-    best = groups[min(tied, key=lambda key: (simplicity(groups[key][0]["head"]), len(tuned(groups[key][0]))))]
-    first = best[0]
+    at_k = [r for r in candidates if r["shots"] == k]
+    best, tied = best_method(at_k, _saveable)
+    first, top = best[0], mean_validation(best)
     chosen_by = f"validation accuracy in {RESULTS_FILE} (k={k}, {len(best)} seeds)"
-    if len(tied) > 1:
-        chosen_by += (f"; {len(tied)} methods tied at {100 * top:.1f}%, the simpler head won "
-                      f"(order: {', '.join(SIMPLEST_FIRST)}; then fewer settings, then the first evaluated)")
-    unsaved = max((key for key in every if key not in groups), key=lambda key: means[key], default=None)
-    if unsaved is not None and means[unsaved] > top:
-        r = every[unsaved][0]
+    if tied > 1:
+        chosen_by += f"; {tied} methods tied at {100 * top:.1f}%, {TIE_BREAK}"
+    unsaved = best_method(at_k, lambda r: not _saveable(r))
+    if unsaved is not None and round(mean_validation(unsaved[0]), 9) > round(top, 9):
+        r = unsaved[0][0]
         settings = ",".join(f"{name}={value}" for name, value in sorted(tuned(r).items()))
         spec = FeatureSpec.from_dict(r["spec"]).label()
         chosen_by += (f"; the best on validation, {backbone}[{spec}]+{r['head']}{f'({settings})' if settings else ''} at "
-                      f"{100 * means[unsaved]:.1f}%, cannot be saved: {why_not_exportable(r['head'], tuned(r))}")
+                      f"{100 * mean_validation(unsaved[0]):.1f}%, cannot be saved: {why_not_exportable(r['head'], tuned(r))}")
     return {"spec": first["spec"], "head": first["head"], "params": {**head_params(first), **tuned(first)},
-            "val_accuracy": float(np.mean([r["val_accuracy"] for r in best])), "val_shots": k, "n_seeds": len(best),
-            "tied": len(tied), "chosen_by": chosen_by}
-
-
-def _by_method(rows: list[dict]) -> dict[str, dict[int, dict]]:
-    """``{(spec, head, settings): {seed: row}}`` in the order the methods were first written, one row per draw: a
-    later row of the same draw (the evaluation run again) replaces the earlier one, so a draw counts once."""
-    groups: dict[str, dict[int, dict]] = {}
-    for r in rows:
-        key = json.dumps([r["spec"], r["head"], head_params(r), tuned(r)], sort_keys=True)
-        groups.setdefault(key, {})[r["seed"]] = r
-    return groups
+            "val_accuracy": top, "val_shots": k, "n_seeds": len(best), "tied": tied, "chosen_by": chosen_by}
 
 
 def _method(run_dir: Path, backbone, checkpoint: str, shots: int, head: str | None) -> dict:

@@ -5,13 +5,13 @@ with these, and ``bench/student_variants.py`` reads a teacher's probabilities th
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from fewgen.backbones.base import Backbone
+from fewgen.chooser import best_method
 from fewgen.errors import FewgenError
 from fewgen.students import get_student
 
@@ -36,17 +36,11 @@ def class_probabilities(model: Any, x, num_classes: int) -> np.ndarray:
 
 
 def choose_teachers(rows: list[dict], teacher: str = "auto") -> dict[int, dict]:
-    """Per k, the row standing for the teacher: of the (spec, head, candidate) groups in ``rows`` (of ``teacher``
-    only, unless auto), the one with the best mean validation accuracy over the seeds; ties go to the first. Test
-    accuracy is never read here."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    """Per k, the row standing for the teacher: of the (spec, head, candidate) methods in ``rows`` (of ``teacher``
+    only, unless auto), the one :func:`fewgen.chooser.best_method` chooses on validation (the same rule, on the same
+    rows, as ``fewgen fit``'s choice of a teacher). Test accuracy is never read here."""
+    by_k: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         if teacher == "auto" or row["head"] == teacher:
-            groups[(row["shots"], json.dumps(row["spec"], sort_keys=True), row["head"],
-                    json.dumps(row.get("tuned", {}), sort_keys=True))].append(row)
-    best: dict[int, tuple[float, dict]] = {}
-    for (shots, *_), group in groups.items():
-        score = float(np.mean([row["val_accuracy"] or 0.0 for row in group]))
-        if shots not in best or score > best[shots][0]:
-            best[shots] = (score, group[0])
-    return {shots: row for shots, (_, row) in best.items()}
+            by_k[row["shots"]].append(row)
+    return {shots: best_method(at_k)[0][0] for shots, at_k in by_k.items()}

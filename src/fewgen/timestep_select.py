@@ -28,6 +28,7 @@ from fewgen.atomic import append_jsonl, write_json
 from fewgen.backbones.base import Backbone, FeatureSpec
 from fewgen.data.sources import Source
 from fewgen.data.splits import Draws, pool_targets
+from fewgen.chooser import Candidate, best
 from fewgen.configs import DEFAULT_TIMESTEPS
 from fewgen.errors import FewgenError
 from fewgen.features import FeatureCache
@@ -160,9 +161,11 @@ def run_selection(run_dir: Path, backbone: Backbone, checkpoint: str, source: So
 
 
 def choose(rows: list[dict]) -> dict:
-    """The (blocks, t, head) with the best mean validation accuracy; ties go to the first swept."""
+    """The (blocks, t, head) with the best mean validation accuracy, chosen by :func:`fewgen.chooser.best` (ties:
+    the simpler head, then the first swept)."""
     table = sweep_table(rows)
-    (blocks, t, head), (mean, half, n) = max(table.items(), key=lambda item: item[1][0])
+    (blocks, t, head) = best(Candidate(key, mean, key[2]) for key, (mean, _, _) in table.items()).key
+    mean, half, n = table[(blocks, t, head)]
     spec = next(r["spec"] for r in rows if stage(r) == "select" and tuple(r["spec"]["layers"]) == blocks
                 and r["spec"]["timestep"][0] == t)
     return {"spec": spec, "head": head, "val_accuracy": mean, "val_ci": half, "n_seeds": n}

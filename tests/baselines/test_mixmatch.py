@@ -9,7 +9,7 @@ import torch
 from fewgen.baselines.mixmatch import MixMatchBaseline, MixMatchClassifier, sharpen
 from fewgen.baselines.resnet import standard_augmentation
 from fewgen.configs import MixMatchConfig
-from fewgen.students.networks import SmallCNN
+from fewgen.networks import SmallCNN
 
 
 def test_sharpening_lowers_the_entropy_and_keeps_the_order():

@@ -10,7 +10,7 @@ import torch
 from fewgen.backbones import get_backbone_class
 from fewgen.configs import StudentConfig
 from fewgen.errors import FewgenError
-from fewgen.students.networks import build_network
+from fewgen.networks import build_network
 from fewgen.students.student import Student, TaughtClassifier, student_targets
 
 

@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from fewgen.configs import FixMatchConfig
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, cifar_resnet18, standard_augmentation
 from fewgen.data.files import ImageFiles, as_dataset
-from fewgen.students.networks import SmallCNN
+from fewgen.networks import SmallCNN
 from fewgen.train import TrainConfig, Trainer
 
 

@@ -7,7 +7,8 @@ from collections import defaultdict
 import numpy as np
 
 from fewgen.results import data_use as row_data_use
-from fewgen.results import head_label, method_base, method_name, on_shared_draws, read_rows, simplicity, stage  # noqa: F401 (read_rows re-exported)
+from fewgen.chooser import Candidate, best
+from fewgen.results import head_label, method_base, method_name, on_shared_draws, read_rows, stage  # noqa: F401 (read_rows re-exported)
 from fewgen.stats import ci_excludes_zero, mean_ci
 
 
@@ -57,42 +58,42 @@ def data_use(rows: list[dict]) -> dict[str, str]:
     return uses
 
 
+def _candidates(rows: list[dict], val: dict, group_of) -> dict[str, list[Candidate]]:
+    """``{group: [Candidate]}``: each method of ``val`` (:func:`summarise` of validation accuracy) scored by its mean
+    over the shots it ran, in the order the methods first appear, grouped by ``group_of(row)``."""
+    first = {}
+    for row in rows:
+        first.setdefault(method_name(row), row)
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for method, by_shots in val.items():
+        row = first[method]
+        score = sum(m for m, _, _ in by_shots.values()) / len(by_shots)
+        groups[group_of(row)].append(Candidate(method, score, row["head"], len(row.get("tuned", {}))))
+    return groups
+
+
 def best_by_validation(rows: list[dict]) -> dict[str, str]:
-    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test); ties go to
-    the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), as in ``fewgen fit``.
+    """For each backbone+spec, the method (head) with the highest mean validation accuracy (never test), chosen by
+    :func:`fewgen.chooser.best` (ties: the simpler head, as in ``fewgen fit``).
     Only feature heads compete: a classifier such as ``resnet18+cglo`` (head == backbone) has no head to choose."""
     feature_rows = [row for row in rows if row["head"] != row["backbone"]]
-    head_of = {method_name(row): row["head"] for row in feature_rows}
-    base_of = {method_name(row): method_base(row) + _chosen_by(row) for row in feature_rows}
-    val = summarise(feature_rows, "val_accuracy")
-    best: dict[str, tuple[float, int, str]] = {}
-    for method, by_shots in val.items():
-        base = base_of[method]
-        candidate = (round(sum(m for m, _, _ in by_shots.values()) / len(by_shots), 9), -simplicity(head_of[method]), method)
-        if base not in best or candidate[:2] > best[base][:2]:
-            best[base] = candidate
-    return {base: method for base, (_, _, method) in best.items()}
+    groups = _candidates(feature_rows, summarise(feature_rows, "val_accuracy"), lambda row: method_base(row) + _chosen_by(row))
+    return {base: best(candidates).key for base, candidates in groups.items()}
 
 
 def best_per_backbone(rows: list[dict]) -> dict[str, str]:
     """For each backbone, the method (spec and head) with the highest validation accuracy averaged over
     shots (never test); a baseline such as ``resnet18`` is its own single method. Only methods run at
-    every k their backbone was run at compete, so that none is judged on easier (larger) k alone. Ties go to
-    the simpler head (:data:`~fewgen.heads.SIMPLEST_FIRST`), then to the method that appears first."""
-    backbone_of = {method_name(row): row["backbone"] + _chosen_by(row) for row in rows}
-    head_of = {method_name(row): row["head"] for row in rows}
+    every k their backbone was run at compete, so that none is judged on easier (larger) k alone. Chosen by
+    :func:`fewgen.chooser.best` (ties: the simpler head, then the method that appears first)."""
     val = summarise(rows, "val_accuracy")
-    all_shots: dict[str, set[int]] = defaultdict(set)
-    for method, by_shots in val.items():
-        all_shots[backbone_of[method]] |= set(by_shots)
-    best: dict[str, tuple[bool, float, int, str]] = {}
-    for method, by_shots in val.items():
-        backbone = backbone_of[method]
-        candidate = (set(by_shots) == all_shots[backbone], round(sum(m for m, _, _ in by_shots.values()) / len(by_shots), 9),
-                     -simplicity(head_of[method]), method)
-        if backbone not in best or candidate[:3] > best[backbone][:3]:
-            best[backbone] = candidate
-    return {backbone: method for backbone, (_, _, _, method) in best.items()}
+    groups = _candidates(rows, val, lambda row: row["backbone"] + _chosen_by(row))
+    chosen = {}
+    for backbone, candidates in groups.items():
+        all_shots = set().union(*(val[c.key] for c in candidates))
+        complete = [c for c in candidates if set(val[c.key]) == all_shots]
+        chosen[backbone] = best(complete or candidates).key
+    return chosen
 
 
 def crossover(rows: list[dict], baseline: str = "resnet18") -> dict[str, tuple[int | None, list[int], list[int]]]:
@@ -234,18 +235,16 @@ def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, floa
         test = scored.get((method, k, *_draw(row)))
         if row["head"] == row["backbone"] or test is None:
             continue
-        head_of[method] = row["head"]
+        head_of[method] = (row["head"], len(row.get("tuned", {})))
         draws[(row["backbone"] + _chosen_by(row), k)][method][_draw(row)] = (row["val_accuracy"], test)
-    best: dict[str, dict[int, tuple]] = defaultdict(dict)
+    chosen: dict[str, dict[int, tuple]] = defaultdict(dict)
     for (backbone, k), by_method in sorted(draws.items(), key=lambda item: item[0][1]):
-        for method, on in on_shared_draws(by_method).items():
-            val, test = (float(np.mean(column)) for column in zip(*on))
-            candidate = (round(val, 9), -simplicity(head_of[method]), method, test, len(on))
-            current = best[backbone].get(k)
-            if current is None or candidate[:2] > current[:2]:
-                best[backbone][k] = candidate
-    return {backbone: {k: (method, val, test, n) for k, (val, _, method, test, n) in by_k.items()}
-            for backbone, by_k in best.items()}
+        means = {method: tuple(float(np.mean(column)) for column in zip(*on)) + (len(on),)
+                 for method, on in on_shared_draws(by_method).items()}
+        method = best(Candidate(method, val, head_of[method][0], head_of[method][1])
+                      for method, (val, _, _) in means.items()).key
+        chosen[backbone][k] = (method, *means[method])
+    return dict(chosen)
 
 
 def format_chosen_per_k(rows: list[dict]) -> str:

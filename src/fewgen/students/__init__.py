@@ -9,12 +9,12 @@ SimCLRv2's "pretrain, fine-tune, distil" with a generative model as the pretrain
 
 It imports no torch, so that ``--students`` help is made from it at once. Each entry names its network:
 
-- ``small``: a compact CNN from scratch (:class:`fewgen.students.networks.SmallCNN`);
+- ``small``: a compact CNN from scratch (:class:`fewgen.networks.SmallCNN`);
 - ``encoder``: the backbone's own image-to-feature path for the teacher's feature spec, initialised from the
   pretrained weights and fine-tuned with a linear layer (the VAE's encoder, the ALAE's E, the DDPM's UNet up to
   the chosen blocks at the chosen t); a backbone without trained weights (pixels) has none.
 
-Adding a student is one network in :mod:`fewgen.students.networks` plus one line in :data:`REGISTERED`.
+Adding a student is one network in :mod:`fewgen.networks` plus one line in :data:`REGISTERED`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from fewgen.data.preprocess import Preprocess
 from fewgen.errors import FewgenError
 from fewgen.image_classifier import ImageClassifier
 from fewgen.model_seal import refit_advice, seal
-from fewgen.students.networks import build_network
+from fewgen.networks import build_network
 
 MODEL_FILE, WEIGHTS_FILE, TEACHER_DIR = "model.json", "student.safetensors", "teacher"
 KIND = "student"

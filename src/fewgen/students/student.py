@@ -28,7 +28,7 @@ from fewgen.baselines.mixmatch import sharpen
 from fewgen.baselines.resnet import ResNetBaseline, ResNetConfig, standard_augmentation
 from fewgen.configs import StudentConfig
 from fewgen.data.files import ImageFiles, as_dataset
-from fewgen.students.networks import build_network
+from fewgen.networks import build_network
 from fewgen.train import TrainConfig, Trainer
 
 
