@@ -346,11 +346,11 @@ def test_fit_refuses_student_options_without_a_student_and_attention_on_a_vae(va
 def test_select_refuses_a_pool_larger_than_the_feature_map_and_says_n1_for_one_seed(ddpm_run, capsys):
     capsys.readouterr()
     before = files_under(ddpm_run)
-    err = one_sentence(capsys, main(["select", str(ddpm_run), "--pool", "99x99", "--no-progress"]))
-    assert "--pool 99x99 is larger than the" in err and files_under(ddpm_run) == before
+    err = one_sentence(capsys, main(["select", str(ddpm_run), "--spatial-pool", "99x99", "--no-progress"]))
+    assert "--spatial-pool 99x99 is larger than the" in err and files_under(ddpm_run) == before
     err = one_sentence(capsys, main(["select", str(ddpm_run), "--val-per-class", "0", "--no-progress"]))
     assert "--val-per-class must be at least 1" in err
-    assert main(["select", str(ddpm_run), "--timesteps", "10", "--blocks", "up0", "--pool", "mean", "--seeds", "1",
+    assert main(["select", str(ddpm_run), "--timesteps", "10", "--blocks", "up0", "--spatial-pool", "mean", "--seeds", "1",
                  "--shots", "1", "--heads", "logreg", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "(n=1)" in out and "± 0.0" not in out

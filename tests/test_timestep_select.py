@@ -82,7 +82,7 @@ def test_cli_select_then_evaluate_uses_the_choice(ddpm_run, capsys):
 
 def test_cli_evaluate_spec_options(ddpm_run, capsys):
     assert main(["evaluate", str(ddpm_run), "--shots", "1", "--seeds", "1", "--heads", "knn", "--baselines", "",
-                 "--val-per-class", "4", "--timesteps", "10,0+50", "--blocks", "up1", "--pool", "2x2", "--no-progress"]) == 0
+                 "--val-per-class", "4", "--timesteps", "10,0+50", "--blocks", "up1", "--spatial-pool", "2x2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "ddpm[layers=up1,timestep=10,pool=2x2]+knn" in out and "ddpm[layers=up1,timestep=0+50,pool=2x2]+knn" in out
     backbone = load_backbone(ddpm_run / "backbone")

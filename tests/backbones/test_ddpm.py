@@ -148,7 +148,7 @@ def test_auto_reads_features_in_fp32_on_every_cpu(monkeypatch):
     [
         (FeatureSpec(layers=("up7",), timestep=(5,)), "no block up7"),
         (FeatureSpec(timestep=(1000,)), "must lie in 0..999"),
-        (FeatureSpec(timestep=(5,), pool="3x4"), "--pool must be"),
+        (FeatureSpec(timestep=(5,), pool="3x4"), "--spatial-pool must be"),
         (FeatureSpec(part="encoder"), "does not read --parts"),
         (FeatureSpec(timestep=(5,), weights="best"), "--weights must be"),
     ],
@@ -402,5 +402,5 @@ def test_block_sides_are_the_maps_the_blocks_give_and_bound_the_pool():
     assert backbone.block_sides() == {name: min(out.shape[-2:]) for name, out in outputs.items()}
     side = backbone.block_sides()["mid"]
     backbone.check_spec(FeatureSpec(layers=("mid",), timestep=(10,), pool=f"{side}x{side}"))
-    with pytest.raises(FewgenError, match=f"--pool {side + 1}x{side + 1} is larger than the {side}x{side} map of block mid"):
+    with pytest.raises(FewgenError, match=f"--spatial-pool {side + 1}x{side + 1} is larger than the {side}x{side} map of block mid"):
         backbone.check_spec(FeatureSpec(layers=("mid",), timestep=(10,), pool=f"{side + 1}x{side + 1}"))

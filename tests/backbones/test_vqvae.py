@@ -103,7 +103,7 @@ def test_pooled_features_keep_a_coarse_layout():
     pooled = backbone.features(x, FeatureSpec(part="encoder", pool="2x2"))
     assert pooled.shape[1] == 4 * mean.shape[1]
     torch.testing.assert_close(pooled.view(3, -1, 4).mean(2), mean)  # 2x2 cells average back to the mean
-    with pytest.raises(FewgenError, match="--pool must be"):
+    with pytest.raises(FewgenError, match="--spatial-pool must be"):
         backbone.check_spec(FeatureSpec(part="encoder", pool="3x2"))
 
 

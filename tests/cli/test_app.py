@@ -356,7 +356,7 @@ def test_the_attention_head_reads_the_ddpms_tokens_and_is_saved_by_fit(tmp_path,
     run = tmp_path / "run"
     assert main(["pretrain", "--run", str(run), "--data", "mnist", "--data-root", str(tmp_path / "data"), "--backbone", "ddpm",
                  "-o", "preset=tiny", "--epochs", "1", "--no-progress"]) == 0
-    assert main(["evaluate", str(run), "--timesteps", "10+50", "--blocks", "up0+mid", "--pool", "2x2", "--heads",
+    assert main(["evaluate", str(run), "--timesteps", "10+50", "--blocks", "up0+mid", "--spatial-pool", "2x2", "--heads",
                  "attention", "--baselines", "", "--shots", "1", "--seeds", "1", "--val-per-class", "1", "--no-progress"]) == 0
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert [(r["head"], r["n_test"]) for r in rows] == [("attention", 20)]

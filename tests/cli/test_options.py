@@ -50,3 +50,22 @@ def test_baseline_settings_from_names_and_shortcuts():
         baseline_configs(["resnet18=7"])
     with pytest.raises(FewgenError, match="unknown baseline 'nope' in --baseline-option"):
         baseline_configs(["nope.steps=1"])
+
+
+def test_the_old_pool_spelling_still_works_and_warns():
+    from fewgen.cli.options import spatial_pool_of
+    from fewgen.errors import FewgenWarning
+
+    assert spatial_pool_of("4x4", None) == "4x4"
+    with pytest.warns(FewgenWarning, match="--pool is now spelled --spatial-pool"):
+        assert spatial_pool_of("4x4", "2x2") == "2x2"
+
+
+def test_evaluate_and_select_take_the_old_pool_spelling_hidden():
+    from typer.testing import CliRunner
+
+    from fewgen.cli.app import app
+
+    for command in ("evaluate", "select"):
+        shown = CliRunner().invoke(app, [command, "--help"], terminal_width=200).output
+        assert "--spatial-pool" in shown and "--pool " not in shown

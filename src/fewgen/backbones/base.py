@@ -40,7 +40,7 @@ _POOL = re.compile(r"^(\d+)x\1$")
 def check_pool(pool: str) -> None:
     """Raise unless ``pool`` is ``mean`` or ``KxK`` (e.g. ``2x2``)."""
     if pool != "mean" and not _POOL.match(pool):
-        raise FewgenError(f"--pool must be 'mean' or KxK like 2x2, got '{pool}'")
+        raise FewgenError(f"--spatial-pool must be 'mean' or KxK like 2x2, got '{pool}'")
 
 
 def pool_side(pool: str) -> int:
@@ -126,7 +126,7 @@ class Backbone(ABC):
         """Raise if ``spec`` sets a field this backbone does not read (never ignore a request silently)."""
         unused = [k for k, v in spec.to_dict().items() if k not in reads and not (k == "pool" and v == "mean")]
         if unused:
-            option = {"part": "--parts", "layers": "--blocks", "timestep": "--timesteps", "pool": "--pool", "weights": "--weights",
+            option = {"part": "--parts", "layers": "--blocks", "timestep": "--timesteps", "pool": "--spatial-pool", "weights": "--weights",
                       "noise_draws": "--noise-draws", "combine": "--combine"}
             reads_text = ", ".join(option[k] for k in sorted(reads)) or "no feature options"
             raise FewgenError(f"the {self.name} backbone does not read {', '.join(option[k] for k in unused)}; "

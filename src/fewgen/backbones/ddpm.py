@@ -290,7 +290,7 @@ class DDPMBackbone(TorchBackbone):
         small = [name for name in spec.layers or self.block_names()[:-1] if sides.get(name, side) < side]
         if small:
             least = min(sides[name] for name in small)
-            raise FewgenError(f"--pool {spec.pool} is larger than the {least}x{least} map of block {small[0]} on these "
+            raise FewgenError(f"--spatial-pool {spec.pool} is larger than the {least}x{least} map of block {small[0]} on these "
                               f"images; use at most {least}x{least}, or mean")
 
     def block_sides(self) -> dict[str, int]:

@@ -20,7 +20,7 @@ from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, 
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
                                  baseline_configs, student_config, validation)
-from fewgen.cli.options import StudentOptions, Students, Teacher
+from fewgen.cli.options import OldPool, StudentOptions, Students, Teacher, spatial_pool_of
 from fewgen.baselines import BASELINES, DEFAULT_BASELINES
 from fewgen.configs import BACKBONE_NAMES, DEFAULT_TIMESTEPS, FixMatchConfig, GLOConfig, ResNetConfig, option_help
 from fewgen.errors import FewgenError, FewgenWarning, worker_sentence
@@ -125,7 +125,8 @@ def evaluate(
     parts: Annotated[str, typer.Option(help="vae, vqvae: feature parts to read, comma-separated (encoder, decoder, stacked). Empty: all three.")] = "",
     timesteps: Annotated[str, typer.Option(help="ddpm: timestep(s); commas give separate specs, + concatenates (50,350 or 50+350). Empty: the run's 'select' choice, else the ddpm's default spec, up0 at t = 50 pooled 4x4 (chosen on Fashion-MNIST's validation draw); with --blocks alone, 100.")] = "",
     blocks: Annotated[str, typer.Option(help="ddpm: UNet blocks (up0 = lowest resolution ... upN, mid); commas separate specs, + joins blocks. Empty: the run's default spec (see --timesteps); with --timesteps alone, every up block.")] = "",
-    pool: Annotated[str, typer.Option(help="ddpm, vqvae: mean (global average) or KxK adaptive average pool, e.g. 2x2. Empty: the run's default spec's (the ddpm's 4x4) unless --timesteps, --blocks or --parts is given, then mean.")] = "",
+    spatial_pool: Annotated[str, typer.Option(help="ddpm, vqvae: how a block's feature map is pooled: mean (global average) or KxK adaptive average pooling, e.g. 2x2. Empty: the run's default spec's (the ddpm's 4x4) unless --timesteps, --blocks or --parts is given, then mean.")] = "",
+    old_pool: OldPool = None,
     weights: Annotated[str, typer.Option(help="ddpm: ema or raw weights. Empty: ema.")] = "",
     noise_draws: Annotated[int, typer.Option(help="ddpm: average each block over N seeded noise draws at each timestep (Li et al. 2025); N times the extraction cost.")] = 1,
     combine: Annotated[str, typer.Option(help="ddpm: how +-joined timesteps join: concat (one block of features each) or mean (averaged, as wide as one).")] = "concat",
@@ -169,7 +170,7 @@ def evaluate(
                      baseline_configs=baseline_configs(baseline_option, shortcuts), transductive=transductive,
                      students=names(students), teacher=teacher, student_config=student_config(student_option),
                      redo=redo, progress=progress)
-    specs = feature_specs(parts, timesteps, blocks, pool, weights, noise_draws, combine)
+    specs = feature_specs(parts, timesteps, blocks, spatial_pool_of(spatial_pool, old_pool), weights, noise_draws, combine)
     rows = run_evaluate(run, cfg, specs, backbone, SourceOptions(data_root=data_root, download=download, labels=labels), precision,
                         announce=lambda text: typer.echo(text, err=True))
     typer.echo(format_table(rows))
@@ -185,7 +186,8 @@ def select_command(
     seeds: Seeds = 5,
     heads: Annotated[str, typer.Option(help="Heads to score, comma-separated; the best (blocks, t, head) on validation wins. Pool heads (umap, selftrain, propagate) are fitted on the pool's features at each timestep: one pool extraction per t.")] = "mlp,logreg",
     val_per_class: ValPerClass = 16,
-    pool: Annotated[str, typer.Option(help="mean (global average) or KxK adaptive average pool, e.g. 2x2. The default 4x4 beat mean in 59 of 60 (blocks, t <= 200, head) cells on Fashion-MNIST's validation draw, by 5.5 points on average (docs/BENCHMARKS.md).")] = "4x4",
+    spatial_pool: Annotated[str, typer.Option(help="How a block's feature map is pooled: mean (global average) or KxK adaptive average pooling, e.g. 2x2. The default 4x4 beat mean in 59 of 60 (blocks, t <= 200, head) cells on Fashion-MNIST's validation draw, by 5.5 points on average (docs/DECISIONS.md).")] = "4x4",
+    old_pool: OldPool = None,
     weights: Annotated[str, typer.Option(help="ema or raw weights. Empty: ema.")] = "",
     precision: FeaturePrecision = "auto",
     backbone: RunBackbone = None,
@@ -201,7 +203,7 @@ def select_command(
     from fewgen.timestep_select import SelectConfig
 
     cfg = SelectConfig(timesteps=ints(timesteps, "--timesteps"), blocks=tuple(alternatives(blocks, "--blocks")) or None,
-                       shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=pool,
+                       shots=shots, seeds=seeds, heads=names(heads), val_per_class=val_per_class, pool=spatial_pool_of(spatial_pool, old_pool),
                        weights=weights or None, progress=progress)
     chosen = run_select(run, cfg, backbone, SourceOptions(data_root=data_root, download=download, labels=labels), precision)
     spec = FeatureSpec.from_dict(chosen["spec"])
@@ -222,7 +224,6 @@ def augment(
     interpolation: Annotated[str, typer.Option(help="How cGLO samples between two codes of a class: slerp (the paper) or lerp (ablation).")] = "slerp",
     no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Ablation: fit the cGLO without its weak classifier (gamma=0).")] = False,
     no_noise: Annotated[bool, typer.Option("--no-noise", help="Ablation: no noise concatenated to the codes (noise_dim=0).")] = False,
-    fixmatch_steps: Annotated[int, typer.Option(help="FixMatch budget: AdamW steps, each of 32 labeled and 7x32 unlabeled images (fixed in advance, never tuned on test).")] = FixMatchConfig.steps,
     transductive: Annotated[bool, typer.Option("--transductive", help="The cGLO also reconstructs the unlabeled test images; rows are marked transductive.")] = False,
     unlabeled: Annotated[int, typer.Option(help="Unlabeled train images (outside every draw) the cGLO also reconstructs.")] = 0,
     val_per_class: ValPerClass = 16,

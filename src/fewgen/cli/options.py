@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -11,7 +12,7 @@ import typer
 from fewgen.baselines import BASELINES
 from fewgen.configs import StudentConfig, option_help
 from fewgen.students import STUDENTS
-from fewgen.errors import FewgenError
+from fewgen.errors import FewgenError, FewgenWarning
 
 if TYPE_CHECKING:
     from fewgen.backbones import FeatureSpec
@@ -114,7 +115,7 @@ Download = Annotated[bool, typer.Option(help="Let torchvision download the datas
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
 Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
 Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn, "
-                                          "attention (seed 004's transformer over the ddpm's spatial tokens: give --pool KxK) "
+                                          "attention (seed 004's transformer over the ddpm's spatial tokens: give --spatial-pool KxK) "
                                           "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
                                           "unlabeled pool: the train split minus the validation draw). The default adds propagate, the head Fashion-MNIST's "
                                           "validation draw chose at k >= 2 on the ddpm's features, to the labeled-only ones.")]
@@ -138,3 +139,16 @@ Students = Annotated[str, typer.Option(help="Students on the same draws, comma-s
 Teacher = Annotated[str, typer.Option(help="The students' teacher: one of --heads, or auto (per k, the spec and head best on validation).")]
 StudentOptions = Annotated[list[str], typer.Option("--student-option", "-S", help="A students' setting KEY=VALUE (repeatable): " + "; ".join(
     f"{name} ({default}): {text}" for name, default, text in option_help(StudentConfig)))]
+
+
+OldPool = Annotated[Optional[str], typer.Option("--pool", hidden=True, help="The old spelling of --spatial-pool.")]
+
+
+def spatial_pool_of(spatial_pool: str, old_pool: str | None) -> str:
+    """``--spatial-pool``, or the value of its old spelling ``--pool`` with a warning ("the pool" is the unlabeled
+    images everywhere else in fewgen)."""
+    if old_pool is None:
+        return spatial_pool
+    warnings.warn("--pool is now spelled --spatial-pool (\"the pool\" is the unlabeled images); "
+                  f"read as --spatial-pool {old_pool}", FewgenWarning, stacklevel=2)
+    return old_pool

@@ -248,13 +248,16 @@ def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, floa
 
 
 def format_chosen_per_k(rows: list[dict]) -> str:
-    """Where students were run: per backbone and k, the validation-chosen method and its validation → test accuracy
-    on the draws the candidates share."""
-    if not any(row["head"].startswith("student-") for row in rows):
+    """Per backbone and k, the validation-chosen method (among the heads, and the students where they ran) and its
+    validation → test accuracy on the draws the candidates share. The pick averaged over k above can hide that
+    another k would choose another method; this is the choice ``fewgen fit`` makes at each k."""
+    chosen = chosen_per_k(rows)
+    if not chosen:
         return ""
-    lines = ["chosen per k on validation among the heads and students, on the draws they all ran "
+    among = "heads and students" if any(row["head"].startswith("student-") for row in rows) else "heads"
+    lines = [f"chosen per k on validation among the {among}, on the draws they all ran "
              "(validation → test accuracy, %; n draws):"]
-    for backbone, by_k in chosen_per_k(rows).items():
+    for backbone, by_k in chosen.items():
         cells = "; ".join(f"k={k} {method} {100 * v:.1f} → {100 * t:.1f} (n={n})" for k, (method, v, t, n) in by_k.items())
         lines.append(f"  {backbone}: {cells}")
     return "\n".join(lines)
