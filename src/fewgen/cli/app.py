@@ -16,6 +16,7 @@ import typer
 from fewgen.cli.fit_predict import fit, predict
 from fewgen.cli.demo import demo
 from fewgen.cli.suggest import suggest
+from fewgen.cli.summary import summary
 from fewgen.cli.options import (BaselineOptions, Baselines, DataRoot, Download, FeaturePrecision, Heads, ImageSize, Labels, PixelHead,
                                  PixelScaling, Precision, Progress, Resize, ResnetSteps, RunBackbone, Scaling, Seeds, Shots,
                                  Validation, ValPerClass, alternatives, feature_specs, ints, key_values, names,
@@ -276,6 +277,7 @@ def report(
 app.command()(fit)
 app.command()(predict)
 app.command()(suggest)
+app.command()(summary)
 app.command()(demo)
 
 
