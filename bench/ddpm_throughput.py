@@ -27,8 +27,8 @@ images = load_source(read_run_config(run)["dataset"]).train.images[:n]
 spec = backbone.default_specs()[0]
 print(f"cpu flags: {vector_flags()}")
 read = {}
-for label, stop in (("to the last block read", unet_blocks._stop_after), ("whole UNet", lambda *_: None)):
-    unet_blocks._stop_after = stop  # looked up when read_blocks registers its hooks
+for label, early in (("to the last block read", True), ("whole UNet", False)):
+    unet_blocks.END_PASS_EARLY = early
     extract_features(backbone, images[:batch], spec, batch)  # warm-up
     started = time.perf_counter()
     read[label] = extract_features(backbone, images, spec, batch)

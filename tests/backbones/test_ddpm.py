@@ -112,7 +112,7 @@ def test_the_pass_ends_at_the_last_block_read_and_the_features_do_not_change(mon
              FeatureSpec(layers=("up1", "mid"), timestep=(10,))]
     stopped = [backbone.features(x, spec) for spec in specs]
     assert len(calls) == 1  # up1 ran for the third spec only
-    monkeypatch.setattr(unet_blocks, "_stop_after", lambda *_: None)  # the whole UNet, every time
+    monkeypatch.setattr(unet_blocks, "END_PASS_EARLY", False)  # the whole UNet, every time
     whole = [backbone.features(x, spec) for spec in specs]
     handle.remove()
     assert len(calls) == 1 + 4

@@ -29,6 +29,9 @@ def _first(output):
     return output[0] if isinstance(output, tuple) else output
 
 
+END_PASS_EARLY = True  # False runs the whole UNet, as before the pass ended early (bench/ddpm_throughput.py compares)
+
+
 def _stop_after(_module: nn.Module, _inputs, _output) -> None:
     """A forward hook that ends the UNet's forward pass after its block."""
     raise BlocksRead
@@ -41,7 +44,8 @@ def read_blocks(net: UNet2DModel, layers: Sequence[str], x: torch.Tensor, steps:
     captured: dict[str, torch.Tensor] = {}
     hooks = [blocks[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, _first(out)))
              for name in layers]
-    hooks.append(blocks[max(layers, key=forward_order)].register_forward_hook(_stop_after))  # after its capture
+    if END_PASS_EARLY:
+        hooks.append(blocks[max(layers, key=forward_order)].register_forward_hook(_stop_after))  # after its capture
     try:
         net(x, steps)
     except BlocksRead:

@@ -67,7 +67,8 @@ def _cells(by_shots: dict[int, tuple[float, float, int]]) -> dict[str, dict]:
 
 def summary_data(rows: list[dict]) -> dict:
     """The same as data: ``methods`` (per method: what its head fitted on and, per metric and k, mean, ci, n),
-    ``chosen_per_k`` (per backbone and k: method, val, test, n) and ``chosen_minus_references``."""
+    ``chosen_per_k`` (per backbone and k: method, val, test, n), ``references`` (the baselines' methods) and
+    ``chosen_minus_references``."""
     uses = data_use(rows)
     metrics = {metric: summarise(rows, metric) for metric in ("accuracy", "macro_f1", "val_accuracy")}
     methods = {method: {"data": uses.get(method, "labeled"),
@@ -77,4 +78,4 @@ def summary_data(rows: list[dict]) -> dict:
               for backbone, by_k in chosen_per_k(rows).items()}
     minus = {backbone: {ref: _cells(diffs) for ref, diffs in table.items()}
              for backbone, table in chosen_minus_references(rows).items()}
-    return {"methods": methods, "chosen_per_k": chosen, "chosen_minus_references": minus}
+    return {"methods": methods, "chosen_per_k": chosen, "references": references(rows), "chosen_minus_references": minus}
