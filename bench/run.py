@@ -6,7 +6,8 @@
 
 A recipe is ``bench/recipes/RECIPE.toml``: a description, ``[vars]`` (sizes a reader may change with ``--set``, and
 that the result records), and ``[[step]]`` command lines. In a step, ``fewgen`` and ``python`` run with this
-interpreter, and ``{run}`` (``WORK/RECIPE``), ``{work}`` and each var are filled in. After the steps the harness
+interpreter, and ``{run}`` (``WORK/RECIPE``), ``{work}``, ``{bin}`` (this interpreter's folder) and each var are
+filled in. After the steps the harness
 runs ``fewgen summary`` on the recipe's ``summary`` folders (default ``{run}``) when they hold result rows. It
 writes ``OUT/RECIPE.json``: the recipe and its vars, the machine (CPU model, vector flags, cores, torch), the git
 commit, the date, each step's command, wall seconds and last lines of output, the summary's tables and the
@@ -121,7 +122,7 @@ def run_recipe(name: str, work: Path, out: Path, overrides: dict[str, str]) -> P
     run_dir = Path(work).resolve() / name
     if run_dir.exists():
         raise SystemExit(f"error: {run_dir} exists; remove it or give another --work, so that no old rows mix in")
-    values = {**variables, "run": str(run_dir), "work": str(Path(work).resolve())}
+    values = {**variables, "run": str(run_dir), "work": str(Path(work).resolve()), "bin": str(Path(sys.executable).parent)}
     commit, dirty = git_commit()
     started = time.time()
     steps = run_steps(recipe, values)
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(BENCH))
     if args.list:
         for name in recipe_names():
-            print(f"{name}: {load_recipe(name)['description'].strip().splitlines()[0]}")
+            recipe = load_recipe(name)
+            print(f"{name} (about {recipe.get('hours', '?')} CPU hours on 2 cores): {recipe['description'].strip()}")
         return 0
     if args.page:
         from results_page import write_page

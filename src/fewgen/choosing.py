@@ -76,7 +76,7 @@ def check_choice(budget: int, strategy: str, labels: np.ndarray) -> None:
 
 
 # The strategy ``suggest`` uses when none is given, in every round (cold and later). Chosen on validation
-# (docs/BENCHMARKS.md, 'Which images to label'): as the later rounds' strategy, typiclust beat clue by 1.8 to 6.2
+# (docs/DECISIONS.md): as the later rounds' strategy, typiclust beat clue by 1.8 to 6.2
 # points on Fashion-MNIST's validation draw at B = 20 ... 160 and trailed it by at most 1.6 on digits'.
 DEFAULT_STRATEGY = "typiclust"
 

@@ -22,7 +22,7 @@ class EvalConfig:
 
     shots: tuple[int, ...] = (1, 2, 5, 10)
     seeds: int = 5
-    heads: tuple[str, ...] = ("mlp", "logreg", "knn", "propagate")  # propagate: the validation choice at k >= 2 (BENCHMARKS)
+    heads: tuple[str, ...] = ("mlp", "logreg", "knn", "propagate")  # propagate: the validation choice at k >= 2 (docs/DECISIONS.md)
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global

@@ -52,7 +52,7 @@ class SelectConfig:
     heads: tuple[str, ...] = ("mlp", "logreg")
     val_per_class: int = 16
     # 4x4 cells: above the global average in 59 of 60 (blocks, t <= 200, head) cells of Fashion-MNIST's
-    # validation draw, by 5.5 points on average (docs/BENCHMARKS.md)
+    # validation draw, by 5.5 points on average (docs/DECISIONS.md)
     pool: str = "4x4"
     weights: str | None = None
     progress: bool = True

@@ -162,8 +162,8 @@ def resolved_precision(precision: str, device: torch.device) -> str:
 
     Unlike training, ``auto`` is fp32 on every CPU, bf16 only on a GPU that has it: an image's features must be
     the same on every CPU kind, and bf16 features differ by about 0.3% (relative) between CPUs with native bf16
-    and CPUs that emulate it, where bf16 is also about 20x slower than fp32 (docs/BENCHMARKS.md, "Same image,
-    same answer"). fp32 features differ by about 1e-6 between those CPUs. ``bf16`` asks for bf16 anywhere."""
+    and CPUs that emulate it, where bf16 is also about 20x slower than fp32
+    (docs/notes/2026-12-03-same-image-same-answer.md). fp32 features differ by about 1e-6 between those CPUs. ``bf16`` asks for bf16 anywhere."""
     if precision == "auto" and device.type == "cpu":
         return "fp32"  # any other value is checked by choose_mixed_precision
     return "bf16" if choose_mixed_precision(precision, cpu=device.type == "cpu") == "bf16" else "fp32"

@@ -44,9 +44,13 @@ def test_bad_recipe_input_is_one_sentence(tmp_path):
         harness.run_recipe("digits-tiny", tmp_path, tmp_path, {"steps": "3"})
 
 
-def test_the_results_page_is_generated_from_the_recorded_results():
-    assert results_page.PAGE.read_text() == results_page.render(results_page.read_records()), \
+def test_the_results_page_and_the_readme_table_are_generated_from_the_recorded_results():
+    records = results_page.read_records()
+    assert results_page.PAGE.read_text() == results_page.render(records), \
         "docs/RESULTS.md is stale: run python bench/run.py --page"
+    readme = results_page.README.read_text()
+    assert readme == results_page.with_headline(readme, records), "README.md's table is stale: run python bench/run.py --page"
+    assert "| fewgen: " in results_page.readme_headline(records)
 
 
 def test_every_recorded_result_names_a_recipe_its_machine_and_where_it_came_from():
@@ -64,7 +68,7 @@ def test_every_recipe_parses_and_says_what_it_is():
         recipe = harness.load_recipe(name)
         assert recipe["description"].strip() and recipe["step"], name
         for step in recipe["step"]:
-            step["run"].format(run="R", work="W", **{k: str(v) for k, v in recipe.get("vars", {}).items()})
+            step["run"].format(run="R", work="W", bin="B", **{k: str(v) for k, v in recipe.get("vars", {}).items()})
 
 
 def test_no_bench_script_imports_or_touches_a_private_name():

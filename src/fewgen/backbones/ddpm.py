@@ -264,7 +264,7 @@ class DDPMBackbone(TorchBackbone):
     def default_specs(self) -> list[FeatureSpec]:
         """The lowest-resolution up block (``up0``) at t = 50, pooled to 4x4 cells: the reading that ``fewgen
         select`` chose on Fashion-MNIST's validation draw, above every up block and mid at t = 50+100 there
-        (docs/BENCHMARKS.md), never on its test split. ``fewgen select`` chooses t and blocks on a run's own
+        (docs/DECISIONS.md), never on its test split. ``fewgen select`` chooses t and blocks on a run's own
         validation draw instead."""
         return [FeatureSpec(layers=tuple(self.block_names()[:1]), timestep=DEFAULT_READING_TIMESTEPS, pool=DEFAULT_READING_POOL)]
 

@@ -3,7 +3,8 @@
 The DDPM's features (:mod:`fewgen.backbones.ddpm`) and the encoder student that fine-tunes them read a few blocks
 (``mid``, ``up0`` ... ``upN``). Nothing after the last block read feeds them, so a forward hook on that block ends
 the pass: a spec that reads ``up0`` alone skips the higher-resolution up blocks and the output layer, the costliest
-part of the pass at 28x28 (2.9x faster extraction on Fashion-MNIST, docs/BENCHMARKS.md), with the same outputs.
+part of the pass at 28x28 (2.9x faster extraction on Fashion-MNIST, with the same outputs:
+docs/notes/2026-12-06-the-small-student-on-select-s-spec-at-every-k.md).
 """
 
 from __future__ import annotations

@@ -255,10 +255,11 @@ def format_chosen_per_k(rows: list[dict]) -> str:
     if not chosen:
         return ""
     among = "heads and students" if any(row["head"].startswith("student-") for row in rows) else "heads"
-    lines = [f"chosen per k on validation among the {among}, on the draws they all ran "
+    lines = [f"chosen per {'B' if any(row.get('selection') for row in rows) else 'k'} on validation among the {among}, on the draws they all ran "
              "(validation → test accuracy, %; n draws):"]
+    letter = "B" if any(row.get("selection") for row in rows) else "k"
     for backbone, by_k in chosen.items():
-        cells = "; ".join(f"k={k} {method} {100 * v:.1f} → {100 * t:.1f} (n={n})" for k, (method, v, t, n) in by_k.items())
+        cells = "; ".join(f"{letter}={k} {method} {100 * v:.1f} → {100 * t:.1f} (n={n})" for k, (method, v, t, n) in by_k.items())
         lines.append(f"  {backbone}: {cells}")
     return "\n".join(lines)
 

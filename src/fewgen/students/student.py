@@ -10,7 +10,7 @@ consistency, Sohn et al. 2020). Weak and strong augmentation are FixMatch's (:mo
 With ``rounds`` > 1, a fresh student learns from the last one's probabilities for the pool (Noisy Student).
 A ``temperature`` below 1 sharpens each round's targets first (MixMatch's sharpening, Berthelot et al. 2019), for
 flat teachers: label spreading's largest probability is about 0.6 for the median pool image on Fashion-MNIST. There,
-0.5 and 0.1 did not raise the student's validation accuracy (docs/BENCHMARKS.md), so the default 1 keeps them.
+0.5 and 0.1 did not raise the student's validation accuracy (docs/DECISIONS.md), so the default 1 keeps them.
 """
 
 from __future__ import annotations
