@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for name in recipe_names():
             recipe = load_recipe(name)
-            print(f"{name} (about {recipe.get('hours', '?')} CPU hours on 2 cores): {recipe['description'].strip()}")
+            print(f"{name} (about {recipe.get('hours', '?')} h on a 2-core CPU): {recipe['description'].strip()}")
         return 0
     if args.page:
         from results_page import write_page

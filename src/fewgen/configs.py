@@ -107,7 +107,7 @@ class FixMatchConfig(BaselineConfig):
     precision: str = option("auto", "auto (bf16 where the hardware runs it natively, else fp32), bf16, or fp32.")
     seeds: int = option(0, "Train on the draws of seeds 0..N-1 only (its cost); 0: every seed.")
     network: str = option("resnet18", "The network trained from scratch: resnet18 (CIFAR stem) or small (the small "
-                                      "student's CNN: FixMatch at equal network and steps beside 'fewgen evaluate --students small').")
+                                      "student's CNN; beside 'fewgen evaluate --students small' also give its steps, batch_size and lr for equal compute: evaluate warns when they differ).")
 
     def spec(self) -> dict:
         """What a result row records of this budget."""

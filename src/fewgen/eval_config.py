@@ -26,7 +26,7 @@ class EvalConfig:
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     pixel_head: str = "logreg"
     scaling: str = "feature"  # how heads on backbone features standardise: feature | global
-    pixel_scaling: str = "global"  # chosen on the validation draw (bench/head_scaling.py)
+    pixel_scaling: str = "global"  # chosen on the validation draw (docs/DECISIONS.md)
     val_per_class: int | str = "auto"  # a fixed draw of N per class, "cv", or "auto" (data/splits.Draws.make)
     baseline_configs: dict[str, Any] = field(default_factory=dict)  # name -> that baseline's Config
     transductive: bool = False  # pool heads also see the test images, unlabeled (rows say data=test)
@@ -94,6 +94,26 @@ class EvalConfig:
         if self.transductive:
             raise FewgenError("--students learn from the pool, never from the test images; drop --transductive")
         self.student_config.check(lambda key: f"--student-option {key}", self.seeds)
+        self.warn_unequal_compute()
+
+    def warn_unequal_compute(self) -> None:
+        """FixMatch or MixMatch on the student's network (``network=small``) is read as the student's equal-compute
+        peer; say so when its steps, batch or learning rate differ from the student's (their default batch of 32
+        labeled images a step is twice the student's 16)."""
+        import warnings
+
+        from fewgen.errors import FewgenWarning
+
+        for name in ("fixmatch", "mixmatch"):
+            config = self.baseline_config(name) if name in self.baselines else None
+            if config is None or getattr(config, "network", None) != "small":
+                continue
+            differ = [f"{key} {getattr(config, key)} against the student's {getattr(self.student_config, key)}"
+                      for key in ("steps", "batch_size", "lr") if getattr(config, key) != getattr(self.student_config, key)]
+            if differ:
+                warnings.warn(f"{name} on the student's network is not at equal compute: {'; '.join(differ)}; give "
+                              + " ".join(f"-B {name}.{d.split()[0]}={getattr(self.student_config, d.split()[0])}" for d in differ)
+                              + " to match", FewgenWarning, stacklevel=2)
 
     def baseline_config(self, name: str) -> Any:
         """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""

@@ -1,5 +1,5 @@
 """``fewgen augment``: ResNet-18 trained on each labeled draw with each augmentation, cGLO included, and, when named,
-MixMatch (seed 003's semi-supervised comparison: ResNet-18 at the same steps, batch and lr, plus the draw's pool).
+MixMatch (Berthelot et al. 2019: ResNet-18 at the same steps, batch and lr, plus the draw's pool).
 
 The draws are the ones ``fewgen evaluate`` uses (same shots, seeds and validation size give the same
 images), so the rows compare with every other method. Each row's method is ``resnet18`` (standard

@@ -1,5 +1,6 @@
 """The semi-supervised anchor: FixMatch (Sohn et al., 2020) with the CIFAR-stem ResNet-18, on the same draws (or, with
-``network=small``, the small student's CNN: FixMatch at equal network, steps and augmentation beside a student).
+``network=small``, the small student's CNN: FixMatch beside a student at equal network and augmentation, and, with the student's
+``steps``, ``batch_size`` and ``lr`` given, equal compute; ``fewgen evaluate`` warns when they differ).
 
 Each step takes a batch of ``mu * batch_size`` unlabeled pool images and ``batch_size`` labeled images
 (drawn with replacement from the labeled draw, seeded per step by the Trainer). The loss is
