@@ -76,7 +76,7 @@ def main() -> None:
         images = (history["steps"] - (history.get("resumed_from_step") or 0)) * int(args.batch_size)
         for shots in args.select_shots.split(","):  # the last one's selection stays in selection.json
             select_s, _ = fewgen("select", str(args.run), "--timesteps", args.timesteps, "--blocks", args.blocks,
-                                 "--heads", "logreg", "--shots", shots, "--seeds", args.seeds, "--pool", "2x2", "--no-progress")
+                                 "--heads", "logreg", "--shots", shots, "--seeds", args.seeds, "--spatial-pool", "2x2", "--no-progress")
             chosen = json.loads((args.run / "selection.json").read_text())
             label = f"{'+'.join(chosen['spec']['layers'])} t={chosen['spec']['timestep'][0]}"
             print(f"| {epochs} | {pretrain_seconds:.0f} | {images / history['seconds']:.0f} | {shots} | "
