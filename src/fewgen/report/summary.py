@@ -250,14 +250,14 @@ def chosen_per_k(rows: list[dict]) -> dict[str, dict[int, tuple[str, float, floa
 def format_chosen_per_k(rows: list[dict]) -> str:
     """Per backbone and k, the validation-chosen method (among the heads, and the students where they ran) and its
     validation → test accuracy on the draws the candidates share. The pick averaged over k above can hide that
-    another k would choose another method; this is the choice ``fewgen fit`` makes at each k."""
+    another k would choose another method (``fewgen fit`` makes the same choice among the heads it can save)."""
     chosen = chosen_per_k(rows)
     if not chosen:
         return ""
     among = "heads and students" if any(row["head"].startswith("student-") for row in rows) else "heads"
-    lines = [f"chosen per {'B' if any(row.get('selection') for row in rows) else 'k'} on validation among the {among}, on the draws they all ran "
+    letter = "B" if any(row.get("selection") for row in rows) else "k"  # B: labels in all, chosen by a selection
+    lines = [f"chosen per {letter} on validation among the {among}, on the draws they all ran "
              "(validation → test accuracy, %; n draws):"]
-    letter = "B" if any(row.get("selection") for row in rows) else "k"
     for backbone, by_k in chosen.items():
         cells = "; ".join(f"{letter}={k} {method} {100 * v:.1f} → {100 * t:.1f} (n={n})" for k, (method, v, t, n) in by_k.items())
         lines.append(f"  {backbone}: {cells}")
