@@ -1,7 +1,7 @@
 """What a student is taught with: per k, the teacher chosen on validation among the heads' rows; a fitted model's
 probabilities in the dataset's class columns (a teacher's for the pool, a student's for its average with the teacher);
 and the check that a backbone can give the student its network. :class:`fewgen.evaluate.Evaluation` runs the students
-with these, and ``bench/student_variants.py`` reads a teacher's probabilities the same way."""
+with these."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ class GlobalScaler(TransformerMixin, BaseEstimator):
     With a handful of labeled images, per-feature variances of raw pixels are
     estimated from a few values and blow up near-constant pixels; one common
     scale keeps their relative sizes (chosen on the validation draw, see
-    ``bench/head_scaling.py``).
+    docs/DECISIONS.md).
     """
 
     def fit(self, X, y=None):
