@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 PAGE = BENCH.parent / "docs" / "RESULTS.md"
 DATASET_ORDER = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
+
+
+def recipe_settings(name: str) -> dict:
+    """What a recipe says about its place on the page: ``headline`` (false: a smoke test or a property, listed under
+    how each result was made only) and ``reference_note`` (appended to its baselines' labels, e.g. their budget)."""
+    path = BENCH / "recipes" / f"{name}.toml"
+    recipe = tomllib.loads(path.read_text()) if path.is_file() else {}
+    return {"headline": recipe.get("headline", True), "reference_note": recipe.get("reference_note", "")}
 
 
 def headline(record: dict) -> dict:
@@ -37,9 +46,10 @@ def headline(record: dict) -> dict:
                 label = f"fewgen: {backbone}, method chosen on validation"
             rows.append({"label": label, "cells": cells})
         rows.sort(key=lambda row: row["label"].startswith("pixels"))  # fewgen's rows first, then pixels
+        note = recipe_settings(record["recipe"])["reference_note"]
         for ref in summary.get("references", []):
             if not ref.startswith("pixels"):
-                rows.append({"label": ref, "cells": methods[ref]["accuracy"]})
+                rows.append({"label": f"{ref} ({note})" if note else ref, "cells": methods[ref]["accuracy"]})
         unit = "B" if any("@" in group for group in summary["chosen_per_k"]) else "k"
         if rows:
             out[dataset] = {"unit": unit, "rows": rows}
@@ -97,11 +107,13 @@ def _tables(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     """``{(dataset, unit): rows}`` of every record's headline, each row with its recipe, datasets in a fixed order."""
     tables: dict[tuple[str, str], list[dict]] = {}
     for record in records:
+        if not recipe_settings(record["recipe"])["headline"]:
+            continue
         tables_of = headline(record) if record["made"] == "run" else record.get("headline", {})  # derived again from the summary
         for dataset, table in tables_of.items():
             tables.setdefault((dataset, table["unit"]), []).extend({**row, "recipe": record["recipe"]} for row in table["rows"])
     for rows in tables.values():
-        rows.sort(key=lambda row: not row["label"].startswith("fewgen"))  # fewgen's rows first, then the baselines
+        rows.sort(key=lambda row: 0 if row["label"].startswith("fewgen") else 1 if row["label"].startswith("pixels") else 2)
     order = {name: i for i, name in enumerate(DATASET_ORDER)}
     return dict(sorted(tables.items(), key=lambda item: (order.get(item[0][0], 99), item[0][0], item[0][1] != "k")))
 
