@@ -21,6 +21,7 @@ import json
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -95,17 +96,18 @@ def run_steps(recipe: dict, values: dict[str, str]) -> list[dict]:
     return steps
 
 
-def summarise(folders: list[str], out: Path) -> dict:
+def summarise(folders: list[str]) -> dict:
     """``fewgen summary --json`` of the folders that hold result rows, else {}."""
     with_rows = [f for f in folders if (Path(f) / "results.jsonl").is_file()]
     if not with_rows:
         return {}
-    path = out / ".summary.json"
-    subprocess.run([sys.executable, "-m", "fewgen", "summary", *with_rows, "--json", str(path)], cwd=BENCH.parent,
-                   check=True, capture_output=True)
-    data = json.loads(path.read_text())
-    path.unlink()
-    return data
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "summary.json"
+        done = subprocess.run([sys.executable, "-m", "fewgen", "summary", *with_rows, "--json", str(path)],
+                              cwd=BENCH.parent, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"error: fewgen summary failed on {', '.join(with_rows)}: {done.stderr.strip()}")
+        return json.loads(path.read_text())
 
 
 def run_recipe(name: str, work: Path, out: Path, overrides: dict[str, str]) -> Path:
@@ -126,7 +128,7 @@ def run_recipe(name: str, work: Path, out: Path, overrides: dict[str, str]) -> P
     commit, dirty = git_commit()
     started = time.time()
     steps = run_steps(recipe, values)
-    summary = summarise([f.format(**values) for f in recipe.get("summary", ["{run}"])], out)
+    summary = summarise([f.format(**values) for f in recipe.get("summary", ["{run}"])])
     record = {"recipe": name, "description": recipe["description"].strip(), "made": "run", "vars": variables,
               "command": shlex.join(["python", "bench/run.py", name, *(f"--set={k}={v}" for k, v in overrides.items())]),
               "date": time.strftime("%Y-%m-%d", time.gmtime(started)), "commit": commit, "dirty": dirty,
