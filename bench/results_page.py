@@ -9,7 +9,6 @@ recipe that made it; every table says on which machine, when and at which commit
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from pathlib import Path
 
@@ -88,8 +87,8 @@ def _provenance(record: dict) -> str:
 
 
 def _short(method: str) -> str:
-    """``vae[part=stacked]+propagate@random`` -> ``propagate``: the row's label names the features and the selection."""
-    return re.sub(r"^[a-z0-9]+(\[[^\]]*\])?\+", "", method).split("@")[0]
+    """``vae[part=stacked]+propagate@random`` -> ``vae[part=stacked]+propagate``: the row's label names the selection."""
+    return method.split("@")[0]
 
 
 def _method_notes(rows: list[dict]) -> list[str]:
