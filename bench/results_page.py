@@ -44,7 +44,6 @@ def headline(record: dict) -> dict:
             else:
                 label = f"fewgen: {backbone}, method chosen on validation"
             rows.append({"label": label, "cells": cells})
-        rows.sort(key=lambda row: row["label"].startswith("pixels"))  # fewgen's rows first, then pixels
         note = recipe_settings(record["recipe"])["reference_note"]
         for ref in summary.get("references", []):
             if not ref.startswith("pixels"):

@@ -108,12 +108,13 @@ class EvalConfig:
             config = self.baseline_config(name) if name in self.baselines else None
             if config is None or getattr(config, "network", None) != "small":
                 continue
-            differ = [f"{key} {getattr(config, key)} against the student's {getattr(self.student_config, key)}"
-                      for key in ("steps", "batch_size", "lr") if getattr(config, key) != getattr(self.student_config, key)]
+            student = self.student_config
+            differ = [key for key in ("steps", "batch_size", "lr") if getattr(config, key) != getattr(student, key)]
             if differ:
-                warnings.warn(f"{name} on the student's network is not at equal compute: {'; '.join(differ)}; give "
-                              + " ".join(f"-B {name}.{d.split()[0]}={getattr(self.student_config, d.split()[0])}" for d in differ)
-                              + " to match", FewgenWarning, stacklevel=2)
+                warnings.warn(f"{name} on the student's network is not at equal compute: "
+                              + "; ".join(f"{key} {getattr(config, key)} against the student's {getattr(student, key)}" for key in differ)
+                              + "; give " + " ".join(f"-B {name}.{key}={getattr(student, key)}" for key in differ) + " to match",
+                              FewgenWarning, stacklevel=2)
 
     def baseline_config(self, name: str) -> Any:
         """The ``Config`` of trained baseline ``name``: the one given, else its defaults."""

@@ -73,12 +73,13 @@ def choose_method(rows: list[dict], backbone: str, checkpoint: str, shots: int, 
     if tied > 1:
         chosen_by += f"; {tied} methods tied at {100 * top:.1f}%, {TIE_BREAK}"
     unsaved = best_method(at_k, lambda r: not _saveable(r))
-    if unsaved is not None and round(mean_validation(unsaved[0]), 9) > round(top, 9):
+    unsaved_top = mean_validation(unsaved[0]) if unsaved is not None else None
+    if unsaved_top is not None and round(unsaved_top, 9) > round(top, 9):
         r = unsaved[0][0]
         settings = ",".join(f"{name}={value}" for name, value in sorted(tuned(r).items()))
         spec = FeatureSpec.from_dict(r["spec"]).label()
         chosen_by += (f"; the best on validation, {backbone}[{spec}]+{r['head']}{f'({settings})' if settings else ''} at "
-                      f"{100 * mean_validation(unsaved[0]):.1f}%, cannot be saved: {why_not_exportable(r['head'], tuned(r))}")
+                      f"{100 * unsaved_top:.1f}%, cannot be saved: {why_not_exportable(r['head'], tuned(r))}")
     return {"spec": first["spec"], "head": first["head"], "params": {**head_params(first), **tuned(first)},
             "val_accuracy": top, "val_shots": k, "n_seeds": len(best), "tied": tied, "chosen_by": chosen_by}
 

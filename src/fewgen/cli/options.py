@@ -115,7 +115,7 @@ Download = Annotated[bool, typer.Option(help="Let torchvision download the datas
 Shots = Annotated[str, typer.Option(help="Labeled images per class, comma-separated.")]
 Seeds = Annotated[int, typer.Option(help="Number of seeded labeled draws per shots value (seeds 0..N-1).")]
 Heads = Annotated[str, typer.Option(help="Heads on the backbone's features, comma-separated: linear, mlp, logreg, knn, "
-                                          "attention (seed 004's transformer over the ddpm's spatial tokens: give --spatial-pool KxK) "
+                                          "attention (the DBG paper's transformer over the ddpm's spatial tokens: give --spatial-pool KxK) "
                                           "(the labeled draw only), or umap, selftrain, propagate (which also learn from the "
                                           "unlabeled pool: the train split minus the validation draw). The default adds propagate, the head Fashion-MNIST's "
                                           "validation draw chose at k >= 2 on the ddpm's features, to the labeled-only ones.")]

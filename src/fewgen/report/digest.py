@@ -29,9 +29,10 @@ def chosen_minus_references(rows: list[dict]) -> dict[str, dict[str, dict[int, t
     for backbone, by_k in chosen_per_k(rows).items():
         if backbone.split("@")[0] == PIXELS:
             continue
+        paired = {method: paired_table(rows, method, refs) for method in {method for method, *_ in by_k.values()}}
         table: dict[str, dict[int, tuple]] = {ref: {} for ref in refs}
         for k, (method, *_) in by_k.items():
-            for ref, diffs in paired_table(rows, method, refs).items():
+            for ref, diffs in paired[method].items():
                 if k in diffs:
                     table[ref][k] = diffs[k]
         out[backbone] = {ref: diffs for ref, diffs in table.items() if diffs}
